@@ -1,0 +1,31 @@
+# Two entry points for a newcomer: `make run` and `make test` (see README).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test repro install clean
+
+# Create the venv and install pinned dependencies (pip takes torch from the machine's local wheels).
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job on the embedded default (sklearn digits + photo patches): no data files needed.
+run: $(STAMP)
+	$(BIN)/fsmc run
+
+# The whole test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+# Reproduce the DVC pipeline into data/ (stages call the same workers as the flow).
+repro: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+clean:
+	rm -rf runs .prefect data/few_shot data/ood data/validate data/teacher data/compress data/recover data/evaluate

@@ -1,0 +1,134 @@
+"""The ``fsmc`` command line.
+
+``fsmc run [--set KEY=VALUE ...] [--json]`` validates the parameters (before any
+work starts), runs the ``compress`` flow and prints teacher vs student per
+class. Bad input exits with code 2 and a one-paragraph message.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import tasks  # noqa: F401  (environment defaults before prefect is imported)
+from fsmc.config import Params, load_params
+from fsmc.errors import BAD_INPUT_EXIT_CODE, FsmcError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Few-sample model compression, fair to minority classes.")
+err_console = Console(stderr=True)
+
+
+def _fail(error: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    raise typer.Exit(BAD_INPUT_EXIT_CODE)
+
+
+def _load(params_file: Path, overrides: list[str]) -> Params:
+    # The shipped params.yaml is optional: without one, the built-in defaults apply.
+    path = params_file if params_file.exists() or params_file != Path("params.yaml") else None
+    return load_params(path, overrides)
+
+
+def _default_workspace() -> Path:
+    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def _print_report(result: dict[str, Any]) -> None:
+    console = Console()
+    teacher, student = result["teacher"], result["student"]
+    summary = Table(title=f"fsmc run: teacher vs student ({result['method']})")
+    for column in ("metric", "teacher", "student", "student - teacher"):
+        summary.add_column(column, justify="right" if column != "metric" else "left")
+    for key, label in (
+        ("top1", "top-1 %"),
+        ("balanced_acc", "balanced acc %"),
+        ("macro_f1", "macro-F1 %"),
+        ("minority_acc", f"minority acc % ({', '.join(result['minority_classes'])})"),
+        ("worst_class_acc", "worst-class acc %"),
+    ):
+        summary.add_row(label, _percent(teacher[key]), _percent(student[key]), f"{100 * (student[key] - teacher[key]):+.2f}")
+    for key in ("params", "macs"):
+        summary.add_row(key, f"{teacher[key]:,}", f"{student[key]:,}", f"x{student[key] / teacher[key]:.3f}")
+    console.print(summary)
+
+    per_class = Table(title="per-class test accuracy % (* = minority)")
+    for column in ("class", "shots", "teacher", "student", "gap"):
+        per_class.add_column(column, justify="right")
+    minority = set(result["minority_classes"])
+    for i, name in enumerate(result["classes"]):
+        gap = student["per_class_gap"][i]
+        style = "red" if gap < -0.02 else None
+        per_class.add_row(
+            f"{name}{'*' if name in minority else ''}",
+            str(result["few_shot_counts"][i]),
+            _percent(teacher["per_class"][i]),
+            _percent(student["per_class"][i]),
+            f"{100 * gap:+.2f}",
+            style=style,
+        )
+    console.print(per_class)
+    model = result["registered_model"]
+    console.print(
+        f"registered [bold]{model['name']}[/] version {model['version']} (MLflow run {result['mlflow_run_id']}); "
+        f"outputs in {result['workspace']}; {result['wall_seconds']:.1f} s"
+    )
+
+
+@app.command()
+def run(
+    set_: Annotated[list[str], typer.Option("--set", help="Override a parameter: section.key=value or key=value.")] = [],  # noqa: B006
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on the last line.")] = False,
+    params_file: Annotated[Path, typer.Option("--params", help="Parameter file (defaults apply when absent).")] = Path(
+        "params.yaml"
+    ),
+    workspace: Annotated[
+        Path | None, typer.Option("--workspace", help="Folder for this run's outputs (default: runs/<time>-<id>).")
+    ] = None,
+) -> None:
+    """Compress the teacher, recover it on the few-shot set, evaluate per class and register it in MLflow."""
+    try:
+        params = _load(params_file, set_)
+    except FsmcError as error:
+        _fail(error)
+    from flows.compress import compress_flow  # imports Prefect: only once the input is known good
+
+    target = workspace or _default_workspace()
+    try:
+        result = compress_flow(params=params.to_dict(), workspace=str(target))
+    except FsmcError as error:
+        _fail(error)
+    if as_json:
+        sys.stdout.flush()
+        print(json.dumps(result, sort_keys=True))
+    else:
+        _print_report(result)
+
+
+@app.command()
+def params(
+    set_: Annotated[list[str], typer.Option("--set", help="Override a parameter: section.key=value or key=value.")] = [],  # noqa: B006
+    params_file: Annotated[Path, typer.Option("--params")] = Path("params.yaml"),
+) -> None:
+    """Print the validated parameters (after overrides) as YAML."""
+    from fsmc.config import dump_params
+
+    try:
+        print(dump_params(_load(params_file, set_)), end="")
+    except FsmcError as error:
+        _fail(error)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,61 @@
+"""Flow ``compress``: sample -> curate OOD -> validate -> teacher -> prune -> recover -> evaluate -> MLflow."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+from fsmc.config import params_from_dict
+from fsmc.stages.workspace import Workspace
+from tasks.stages import (
+    compress_task,
+    curate_ood_task,
+    evaluate_task,
+    recover_task,
+    sample_few_shot_task,
+    teacher_task,
+    validate_task,
+)
+from tasks.tracking import log_run_task
+
+REPORTED = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "worst_class", "per_class", "params", "macs")
+
+
+@flow(name="compress")
+def compress_flow(params: dict[str, dict[str, Any]], workspace: str) -> dict[str, Any]:
+    """Compress the teacher end to end and register the student.
+
+    Args:
+        params: ``{section: {key: value}}`` as in params.yaml (validated here again).
+        workspace: folder receiving every stage's outputs.
+
+    Returns:
+        The run summary (teacher and student metrics, MLflow run and model version).
+    """
+    started = time.perf_counter()
+    p = params_from_dict(params)
+    ws = Workspace(Path(workspace))
+    sample_few_shot_task(p, ws)
+    curate_ood_task(p, ws)
+    validate_task(p, ws)
+    teacher_task(p, ws)
+    compress_task(p, ws)
+    recover_task(p, ws)
+    evaluation = evaluate_task(p, ws)
+    wall_seconds = time.perf_counter() - started
+    registered = log_run_task(p, ws, wall_seconds)
+    return {
+        "teacher": {k: evaluation["teacher"][k] for k in REPORTED},
+        "student": {k: evaluation["student"][k] for k in (*REPORTED, "per_class_gap", "top1_gap", "worst_class_gap")},
+        "classes": evaluation["classes"],
+        "minority_classes": evaluation["minority_class_names"],
+        "few_shot_counts": evaluation["few_shot_counts"],
+        "method": p.recover.method,
+        "workspace": str(ws.root),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "mlflow_run_id": registered["run_id"],
+        "registered_model": {"name": registered["name"], "version": registered["version"]},
+    }

@@ -1,0 +1,316 @@
+"""The one typed configuration: ``params.yaml`` loaded into frozen dataclasses.
+
+Each pipeline stage has its own section (DVC lists exactly those keys as the
+stage's params); ``data`` names what is being compressed and is shared. The file
+is loaded and validated once, before any work starts: an unknown key, a value of
+the wrong type or an out-of-range value raises :class:`FsmcError` naming it.
+
+Overrides (``fsmc run --set KEY=VALUE``) take ``section.key`` or, when the leaf
+name is unique across sections, just ``key`` (``--set method=kd``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from fsmc.errors import FsmcError
+
+DATASETS = ("digits",)
+TEACHERS = {"digits": ("digits-cnn",)}
+PROFILES = ("exp", "step")
+IMPORTANCES = ("l1",)
+RECOVERY_METHODS = ("kd", "oe-kd")
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """What is compressed: the in-distribution dataset and the teacher."""
+
+    dataset: str = "digits"  # in-distribution dataset (embedded default: sklearn digits)
+    teacher: str = "digits-cnn"  # teacher model name, must suit the dataset
+    test_fraction: float = 0.3  # share of the dataset held out as the test split (embedded data only)
+    split_seed: int = 0  # seed of the stratified train/test split (embedded data only)
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    """Few-shot, class-imbalanced sampling of the training split."""
+
+    k_max: int = 20  # shots of the most frequent class
+    imbalance_ratio: float = 10.0  # rho = n_max / n_min, >= 1
+    profile: str = "exp"  # exp: n_c = floor(k_max * rho^(-r/(C-1))); step: half k_max, half floor(k_max/rho)
+    seed: int = 0  # seeds the class-rank permutation and the draw
+
+
+@dataclass(frozen=True)
+class CurateOodParams:
+    """Out-of-distribution pool curation."""
+
+    budget: str = "3x"  # "N" (absolute image count) or "Mx" (M times the class deficit sum_c (k_max - n_c))
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TeacherParams:
+    """Training recipe of the teacher when it is trained here (embedded default)."""
+
+    epochs: int = 30
+    lr: float = 0.05
+    batch_size: int = 128
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CompressParams:
+    """Structured channel pruning."""
+
+    importance: str = "l1"  # channel importance criterion
+    ratio: float = 0.5  # share of channels removed from each prunable layer, in (0, 1)
+
+
+@dataclass(frozen=True)
+class RecoverParams:
+    """Few-sample accuracy recovery of the compressed student."""
+
+    method: str = "oe-kd"  # kd: Hinton KD on the few-shot set; oe-kd: + the OE-FSMC OOD plug-in
+    steps: int = 400  # optimiser steps (an upper bound when early stopping is on)
+    batch_size: int = 32  # in-distribution images per step
+    ood_batch_size: int = 64  # OOD images per step (oe-kd only)
+    lr: float = 0.01
+    temperature: float = 4.0  # KD softmax temperature, > 0
+    alpha: float = 0.9  # weight of the distillation term; 1 - alpha weighs the label terms
+    lambda_ood: float = 1.0  # weight of the class-weighted OOD label term (oe-kd only)
+    holdout_fraction: float = 0.2  # share of the few-shot set held out for early stopping (oe-kd only)
+    eval_every: int = 20  # steps between early-stopping checks
+    patience: int = 5  # checks without improvement before stopping
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """Evaluation on the test split."""
+
+    minority_classes: int = 3  # how many of the fewest-shot classes make up "minority"
+
+
+@dataclass(frozen=True)
+class TrackingParams:
+    """MLflow experiment and registered-model names."""
+
+    experiment: str = "fsmc"
+    registered_model: str = "fsmc-student"
+
+
+@dataclass(frozen=True)
+class Params:
+    """All sections of ``params.yaml``."""
+
+    data: DataParams = DataParams()
+    sample_few_shot: SampleParams = SampleParams()
+    curate_ood: CurateOodParams = CurateOodParams()
+    teacher: TeacherParams = TeacherParams()
+    compress: CompressParams = CompressParams()
+    recover: RecoverParams = RecoverParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    tracking: TrackingParams = TrackingParams()
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Nested plain-dict view (section -> key -> value)."""
+        return dataclasses.asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """Flat ``section.key -> value`` view, e.g. for MLflow params."""
+        return {f"{s}.{k}": v for s, sec in self.to_dict().items() for k, v in sec.items()}
+
+
+_SECTION_TYPES: dict[str, type] = {f.name: get_type_hints(Params)[f.name] for f in fields(Params)}
+_BUDGET_PATTERN = re.compile(r"^(?:(?P<n>\d+)|(?P<m>\d+(?:\.\d+)?)x)$")
+
+
+def _leaf_index() -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+    for section, cls in _SECTION_TYPES.items():
+        for f in fields(cls):
+            index.setdefault(f.name, []).append(section)
+    return index
+
+
+def valid_keys() -> list[str]:
+    """Every ``section.key`` that params.yaml and ``--set`` accept."""
+    return [f"{s}.{f.name}" for s, cls in _SECTION_TYPES.items() for f in fields(cls)]
+
+
+def resolve_key(key: str) -> tuple[str, str]:
+    """Map ``section.key`` or a unique leaf ``key`` to ``(section, key)``."""
+    if "." in key:
+        section, _, leaf = key.partition(".")
+        cls = _SECTION_TYPES.get(section)
+        if cls is not None and leaf in {f.name for f in fields(cls)}:
+            return section, leaf
+    else:
+        sections = _leaf_index().get(key, [])
+        if len(sections) == 1:
+            return sections[0], key
+        if len(sections) > 1:
+            options = ", ".join(f"{s}.{key}" for s in sections)
+            raise FsmcError(f"The key {key!r} is ambiguous: it exists in several sections. Write one of: {options}.")
+    raise FsmcError(
+        f"Unknown parameter {key!r}. Valid keys are: {', '.join(valid_keys())} "
+        "(a leaf name alone also works when it is unique, e.g. 'method')."
+    )
+
+
+def _coerce(section: str, key: str, value: Any, target: type) -> Any:
+    """Convert ``value`` (from YAML or a ``--set`` string) to ``target`` or raise."""
+    where = f"{section}.{key}"
+    if isinstance(value, str) and target is not str:
+        text = value.strip()
+        try:
+            if target is bool:
+                lowered = text.lower()
+                if lowered in ("true", "1", "yes"):
+                    return True
+                if lowered in ("false", "0", "no"):
+                    return False
+                raise ValueError
+            return target(text)
+        except ValueError:
+            raise FsmcError(f"{where}={value!r} is not a valid {target.__name__}; give a {target.__name__} value.") from None
+    if target is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if target is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, target) or (target is int and isinstance(value, bool)):
+        raise FsmcError(
+            f"{where}={value!r} has type {type(value).__name__}, but {where} takes a {target.__name__}."
+        )
+    return value
+
+
+def _build(raw: dict[str, dict[str, Any]]) -> Params:
+    sections = {}
+    for section, cls in _SECTION_TYPES.items():
+        given = raw.get(section) or {}
+        hints = get_type_hints(cls)
+        values = {k: _coerce(section, k, v, hints[k]) for k, v in given.items()}
+        sections[section] = cls(**values)
+    return Params(**sections)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise FsmcError(message)
+
+
+def parse_budget(budget: str) -> tuple[str, float]:
+    """Parse an OOD budget: ``"500"`` -> ``("absolute", 500)``, ``"3x"`` -> ``("deficit", 3.0)``."""
+    match = _BUDGET_PATTERN.match(budget.strip())
+    if not match:
+        raise FsmcError(
+            f"curate_ood.budget={budget!r} is not valid: give a whole number of OOD images (e.g. '500') "
+            "or a multiple of the class deficit with an 'x' suffix (e.g. '3x')."
+        )
+    if match.group("n") is not None:
+        return "absolute", float(match.group("n"))
+    return "deficit", float(match.group("m"))
+
+
+def validate(params: Params) -> Params:
+    """Check every value's range; return ``params`` unchanged or raise :class:`FsmcError`."""
+    d, s, r = params.data, params.sample_few_shot, params.recover
+    _check(d.dataset in DATASETS, f"data.dataset={d.dataset!r} is unknown; valid datasets: {', '.join(DATASETS)}.")
+    teachers = TEACHERS[d.dataset]
+    _check(
+        d.teacher in teachers,
+        f"data.teacher={d.teacher!r} does not exist for dataset {d.dataset!r}; valid teachers: {', '.join(teachers)}.",
+    )
+    _check(0 < d.test_fraction < 1, f"data.test_fraction={d.test_fraction} must lie strictly between 0 and 1.")
+    _check(s.k_max >= 1, f"sample_few_shot.k_max={s.k_max} must be at least 1 (shots of the largest class).")
+    _check(
+        s.imbalance_ratio >= 1,
+        f"sample_few_shot.imbalance_ratio={s.imbalance_ratio} must be >= 1 (rho = n_max / n_min; 1 is balanced).",
+    )
+    _check(
+        s.imbalance_ratio <= s.k_max,
+        f"sample_few_shot.imbalance_ratio={s.imbalance_ratio} exceeds k_max={s.k_max}: the rarest class would get "
+        f"floor({s.k_max}/{s.imbalance_ratio}) = 0 samples. Use a ratio of at most {s.k_max} or raise k_max.",
+    )
+    _check(s.profile in PROFILES, f"sample_few_shot.profile={s.profile!r} is unknown; valid profiles: {', '.join(PROFILES)}.")
+    parse_budget(params.curate_ood.budget)
+    t = params.teacher
+    _check(t.epochs >= 1 and t.batch_size >= 1 and t.lr > 0, f"teacher: epochs, batch_size and lr must be positive (got {t}).")
+    c = params.compress
+    _check(c.importance in IMPORTANCES, f"compress.importance={c.importance!r} is unknown; valid: {', '.join(IMPORTANCES)}.")
+    _check(0 < c.ratio < 1, f"compress.ratio={c.ratio} must lie strictly between 0 and 1 (share of channels removed).")
+    _check(
+        r.method in RECOVERY_METHODS,
+        f"recover.method={r.method!r} is unknown; valid methods: {', '.join(RECOVERY_METHODS)}.",
+    )
+    _check(r.steps >= 1, f"recover.steps={r.steps} must be at least 1.")
+    _check(r.batch_size >= 1 and r.ood_batch_size >= 1, "recover.batch_size and recover.ood_batch_size must be at least 1.")
+    _check(r.lr > 0, f"recover.lr={r.lr} must be positive.")
+    _check(r.temperature > 0, f"recover.temperature={r.temperature} must be positive.")
+    _check(0 <= r.alpha <= 1, f"recover.alpha={r.alpha} must lie in [0, 1].")
+    _check(r.lambda_ood >= 0, f"recover.lambda_ood={r.lambda_ood} must be >= 0.")
+    _check(0 < r.holdout_fraction < 1, f"recover.holdout_fraction={r.holdout_fraction} must lie strictly between 0 and 1.")
+    _check(r.eval_every >= 1 and r.patience >= 1, "recover.eval_every and recover.patience must be at least 1.")
+    _check(params.evaluate.minority_classes >= 1, "evaluate.minority_classes must be at least 1.")
+    return params
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, dict[str, str]]:
+    """Turn ``["method=kd", "sample_few_shot.k_max=10"]`` into ``{section: {key: value}}``."""
+    overrides: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise FsmcError(f"--set {pair!r} is not of the form KEY=VALUE (e.g. --set recover.method=kd).")
+        section, leaf = resolve_key(key.strip())
+        overrides.setdefault(section, {})[leaf] = value
+    return overrides
+
+
+def load_params(path: Path | None = None, overrides: list[str] | None = None) -> Params:
+    """Load ``params.yaml`` (or the defaults when ``path`` is None), apply overrides, validate.
+
+    Raises:
+        FsmcError: on a missing file, unknown section or key, wrong type or bad value.
+    """
+    raw: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FsmcError(f"Parameter file {str(path)!r} does not exist; pass --params PATH to a params.yaml.")
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise FsmcError(f"{path} must hold a mapping of sections, not {type(loaded).__name__}.")
+        for section, body in loaded.items():
+            if section not in _SECTION_TYPES:
+                raise FsmcError(f"Unknown section {section!r} in {path}; valid sections: {', '.join(_SECTION_TYPES)}.")
+            if not isinstance(body, dict):
+                raise FsmcError(f"Section {section!r} in {path} must be a mapping of keys to values.")
+            raw[section] = dict(body)
+    for section, body in parse_overrides(overrides or []).items():
+        raw.setdefault(section, {}).update(body)
+    return params_from_dict(raw)
+
+
+def params_from_dict(raw: dict[str, dict[str, Any]]) -> Params:
+    """Build and validate :class:`Params` from nested ``{section: {key: value}}`` (e.g. a flow parameter)."""
+    for section, body in raw.items():
+        if section not in _SECTION_TYPES:
+            raise FsmcError(f"Unknown section {section!r}; valid sections: {', '.join(_SECTION_TYPES)}.")
+        for key in body:
+            resolve_key(f"{section}.{key}")
+    return validate(_build(raw))
+
+
+def dump_params(params: Params) -> str:
+    """YAML text of ``params`` in section order (for writing params.yaml)."""
+    return yaml.safe_dump(params.to_dict(), sort_keys=False)

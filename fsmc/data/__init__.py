@@ -1,0 +1,1 @@
+"""Data: sources, few-shot sampling, OOD curation, manifests and validation."""

@@ -1,0 +1,59 @@
+"""OOD pool curation: de-duplicate, drop anything equal to an in-distribution image, draw N."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fsmc.errors import FsmcError
+
+
+def ood_budget(mode: str, amount: float, k_max: int, counts: dict[int, int]) -> int:
+    """Number of OOD images: absolute, or ``amount`` x the class deficit sum_c (k_max - n_c)."""
+    if mode == "absolute":
+        return int(amount)
+    deficit = sum(k_max - n for n in counts.values())
+    return math.ceil(amount * deficit)
+
+
+@dataclass(frozen=True)
+class OodDraw:
+    """Chosen pool indices (sorted) and what curation removed."""
+
+    indices: np.ndarray
+    pool_size: int
+    duplicates_removed: int
+    id_overlap_removed: int
+
+
+def curate_ood(pool_hashes: list[str], id_hashes: set[str], size: int, seed: int) -> OodDraw:
+    """Draw ``size`` distinct OOD images, none equal to an in-distribution image.
+
+    Args:
+        pool_hashes: content hash of every pool image, in pool order.
+        id_hashes: hashes of every in-distribution image (train and test).
+        size: how many to draw.
+        seed: seeds the draw.
+    """
+    seen: set[str] = set()
+    eligible, duplicates, overlap = [], 0, 0
+    for index, digest in enumerate(pool_hashes):
+        if digest in seen:
+            duplicates += 1
+            continue
+        seen.add(digest)
+        if digest in id_hashes:
+            overlap += 1
+            continue
+        eligible.append(index)
+    if size > len(eligible):
+        raise FsmcError(
+            f"The OOD budget asks for {size} images but the pool has only {len(eligible)} usable ones "
+            f"({len(pool_hashes)} in the pool, {duplicates} duplicates and {overlap} equal to in-distribution "
+            "images removed); lower curate_ood.budget."
+        )
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(np.asarray(eligible, dtype=np.int64), size=size, replace=False)) if size else np.empty(0, np.int64)
+    return OodDraw(chosen, len(pool_hashes), duplicates, overlap)

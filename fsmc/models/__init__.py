@@ -1,0 +1,1 @@
+"""Models: architectures, the self-normalising wrapper, checkpoints."""

@@ -1,0 +1,41 @@
+"""A small CNN teacher for the embedded digits data (8x8 grayscale)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    """conv-bn-relu x2, 2x2 max-pool, conv-bn-relu, global average pool, linear.
+
+    Args:
+        in_channels: image channels (1 for digits).
+        num_classes: number of output logits.
+        widths: output channels of the three conv blocks.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: tuple[int, int, int] = (32, 64, 64)):
+        super().__init__()
+        w1, w2, w3 = widths
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, w1, 3, padding=1, bias=False),
+            nn.BatchNorm2d(w1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(w1, w2, 3, padding=1, bias=False),
+            nn.BatchNorm2d(w2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(w2, w3, 3, padding=1, bias=False),
+            nn.BatchNorm2d(w3),
+            nn.ReLU(inplace=True),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(w3, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map before global pooling."""
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.forward_features(x)), 1))

@@ -1,0 +1,34 @@
+"""Teacher architectures by name, and the builder specs stored in checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from fsmc.errors import FsmcError
+from fsmc.models.normalized import NormalizedClassifier
+from fsmc.models.small_cnn import SmallCNN
+
+ARCHITECTURES = {"small-cnn": SmallCNN}
+
+
+def build(spec: dict[str, Any]) -> NormalizedClassifier:
+    """Build an (unpruned, untrained) model from a spec ``{"arch", "kwargs", "mean", "std"}``."""
+    arch = spec.get("arch")
+    if arch not in ARCHITECTURES:
+        raise FsmcError(f"Unknown architecture {arch!r} in checkpoint; known: {', '.join(ARCHITECTURES)}.")
+    net: nn.Module = ARCHITECTURES[arch](**spec.get("kwargs", {}))
+    return NormalizedClassifier(net, spec["mean"], spec["std"])
+
+
+def teacher_spec(teacher: str, in_channels: int, num_classes: int, mean: list[float], std: list[float]) -> dict[str, Any]:
+    """The builder spec of a named teacher."""
+    if teacher == "digits-cnn":
+        return {
+            "arch": "small-cnn",
+            "kwargs": {"in_channels": in_channels, "num_classes": num_classes},
+            "mean": mean,
+            "std": std,
+        }
+    raise FsmcError(f"Unknown teacher {teacher!r}; valid teachers: digits-cnn.")

@@ -1,0 +1,1 @@
+"""Few-sample accuracy recovery of a compressed student."""

@@ -1,0 +1,36 @@
+"""Device choice and seeding, so results are reproducible on CPU."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def pick_device() -> torch.device:
+    """``cuda`` when available (override with ``FSMC_DEVICE``), else ``cpu``."""
+    requested = os.environ.get("FSMC_DEVICE")
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU generator for data order."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Logits of ``model`` on ``images`` (float N x C x H x W in [0, 1]), in eval mode, on CPU."""
+    device = next(model.parameters()).device
+    model.eval()
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            outputs.append(model(images[start : start + batch_size].to(device)).float().cpu())
+    return torch.cat(outputs) if outputs else torch.empty(0)

@@ -1,0 +1,17 @@
+"""Pipeline stages: one module per stage, each with a pure ``run(params, workspace)``.
+
+The same ``run`` is wrapped by a Prefect task (``tasks/``) and called by its DVC
+stage (``python -m fsmc.stages NAME``), so there is one implementation.
+"""
+
+from fsmc.stages import compress, curate_ood, evaluate, recover, sample_few_shot, teacher, validate
+
+STAGES = {
+    "sample_few_shot": sample_few_shot.run,
+    "curate_ood": curate_ood.run,
+    "validate": validate.run,
+    "teacher": teacher.run,
+    "compress": compress.run,
+    "recover": recover.run,
+    "evaluate": evaluate.run,
+}

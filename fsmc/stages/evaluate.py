@@ -1,0 +1,56 @@
+"""Stage ``evaluate``: teacher vs student on the test split, per class, with a chart."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fsmc.atomic import read_json, write_json, write_text
+from fsmc.config import Params
+from fsmc.data.images import to_tensor
+from fsmc.data.sampling import minority_classes
+from fsmc.data.sources import load_dataset
+from fsmc.evaluation import classification_metrics, per_class_chart
+from fsmc.models.checkpoint import load_checkpoint
+from fsmc.runtime import predict_logits
+from fsmc.stages.workspace import Workspace
+
+
+def run(params: Params, ws: Workspace) -> dict:
+    """Write ``evaluate/metrics.json``, ``per_class.csv`` and ``per_class.png``; return the metrics."""
+    dataset = load_dataset(params.data)
+    few_shot = read_json(ws.few_shot_summary)
+    cost = read_json(ws.compress_summary)
+    counts, ranks = dict(enumerate(few_shot["counts"])), dict(enumerate(few_shot["ranks"]))
+    minority = minority_classes(counts, ranks, params.evaluate.minority_classes)
+    images = to_tensor(dataset.test.images, dataset.test.pixel_max)
+    labels = dataset.test.labels
+    results = {}
+    for role, path in (("teacher", ws.teacher_model), ("student", ws.student_model)):
+        model, _, _ = load_checkpoint(path)
+        predictions = predict_logits(model, images).argmax(dim=1).numpy()
+        results[role] = {
+            **classification_metrics(labels, predictions, dataset.num_classes, minority),
+            **cost[role],
+        }
+    teacher, student = results["teacher"], results["student"]
+    student["per_class_gap"] = [s - t for s, t in zip(student["per_class"], teacher["per_class"])]
+    student["top1_gap"] = student["top1"] - teacher["top1"]
+    student["worst_class_gap"] = student["worst_class_acc"] - teacher["worst_class_acc"]
+    metrics = {
+        "classes": list(dataset.classes),
+        "minority_classes": minority,
+        "minority_class_names": [dataset.classes[c] for c in minority],
+        "few_shot_counts": few_shot["counts"],
+        "test_size": int(len(labels)),
+        "teacher": teacher,
+        "student": student,
+    }
+    write_json(ws.metrics, metrics)
+    rows = ["class,name,shots,teacher_acc,student_acc,gap"] + [
+        f"{c},{name},{few_shot['counts'][c]},{teacher['per_class'][c]:.6f},{student['per_class'][c]:.6f},"
+        f"{student['per_class_gap'][c]:.6f}"
+        for c, name in enumerate(dataset.classes)
+    ]
+    write_text(ws.per_class_table, "\n".join(rows) + "\n")
+    per_class_chart(ws.per_class_chart, list(dataset.classes), teacher["per_class"], student["per_class"], minority)
+    return metrics

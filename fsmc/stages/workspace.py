@@ -1,0 +1,68 @@
+"""Where each stage reads and writes, relative to one root (``data/`` for DVC, a run folder for flows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """File layout of one pipeline run."""
+
+    root: Path
+
+    def _p(self, *parts: str) -> Path:
+        return Path(self.root, *parts)
+
+    @property
+    def few_shot_manifest(self) -> Path:
+        return self._p("few_shot", "manifest.csv")
+
+    @property
+    def few_shot_summary(self) -> Path:
+        return self._p("few_shot", "summary.json")
+
+    @property
+    def ood_manifest(self) -> Path:
+        return self._p("ood", "manifest.csv")
+
+    @property
+    def ood_summary(self) -> Path:
+        return self._p("ood", "summary.json")
+
+    @property
+    def validation_report(self) -> Path:
+        return self._p("validate", "report.json")
+
+    @property
+    def teacher_model(self) -> Path:
+        return self._p("teacher", "model.pt")
+
+    @property
+    def pruned_model(self) -> Path:
+        return self._p("compress", "model.pt")
+
+    @property
+    def compress_summary(self) -> Path:
+        return self._p("compress", "summary.json")
+
+    @property
+    def student_model(self) -> Path:
+        return self._p("recover", "model.pt")
+
+    @property
+    def recover_summary(self) -> Path:
+        return self._p("recover", "summary.json")
+
+    @property
+    def metrics(self) -> Path:
+        return self._p("evaluate", "metrics.json")
+
+    @property
+    def per_class_table(self) -> Path:
+        return self._p("evaluate", "per_class.csv")
+
+    @property
+    def per_class_chart(self) -> Path:
+        return self._p("evaluate", "per_class.png")

@@ -1,0 +1,1 @@
+"""Training of teachers that are trained here (the embedded default)."""

@@ -1,0 +1,105 @@
+"""MLflow: one run per pipeline run, with params, per-class metrics, artifacts and the registered student."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import torch
+from mlflow.models import infer_signature
+from prefect import task
+
+import fsmc
+from fsmc.atomic import read_json, sha256_file
+from fsmc.config import Params
+from fsmc.data.images import to_tensor
+from fsmc.data.sources import load_dataset
+from fsmc.models.checkpoint import load_checkpoint
+from fsmc.stages.workspace import Workspace
+from tasks.settings import artifact_root, tracking_uri
+
+SUMMARY_METRICS = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "macs", "params")
+
+
+def git_commit() -> str:
+    """The current git commit (``+dirty`` when the tree has changes), or ``unknown``."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}+dirty" if dirty else commit
+
+
+def _experiment_id(name: str) -> str:
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    # A local store keeps artifacts beside it under mlruns/; a server decides for itself.
+    local = mlflow.get_tracking_uri().startswith(("sqlite:", "file:"))
+    return mlflow.create_experiment(name, artifact_location=artifact_root() if local else None)
+
+
+def _metrics(evaluation: dict) -> dict[str, float]:
+    names = evaluation["classes"]
+    metrics: dict[str, float] = {}
+    for role in ("teacher", "student"):
+        result = evaluation[role]
+        metrics.update({f"{role}.{key}": float(result[key]) for key in SUMMARY_METRICS})
+        metrics.update({f"{role}.class_acc.{name}": float(v) for name, v in zip(names, result["per_class"])})
+    student = evaluation["student"]
+    metrics.update({f"student.class_gap.{name}": float(v) for name, v in zip(names, student["per_class_gap"])})
+    metrics["student.top1_gap"] = float(student["top1_gap"])
+    metrics["student.worst_class_gap"] = float(student["worst_class_gap"])
+    return metrics
+
+
+def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
+    """Log the finished pipeline in ``ws`` as one MLflow run and register its student.
+
+    Returns:
+        ``{"run_id", "name", "version"}`` of the run and the registered model version.
+    """
+    mlflow.set_tracking_uri(tracking_uri())
+    evaluation = read_json(ws.metrics)
+    student, _, _ = load_checkpoint(ws.student_model)
+    dataset = load_dataset(params.data)
+    example = to_tensor(dataset.test.images[:4], dataset.test.pixel_max)
+    signature = infer_signature(example.numpy(), student(example).detach().numpy().astype(np.float32))
+    tags = {
+        "teacher": params.data.teacher,
+        "dataset": params.data.dataset,
+        "method": params.recover.method,
+        "few_shot_manifest_sha256": sha256_file(ws.few_shot_manifest),
+        "ood_manifest_sha256": sha256_file(ws.ood_manifest),
+        "git_commit": git_commit(),
+    }
+    with mlflow.start_run(experiment_id=_experiment_id(params.tracking.experiment)) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params(params.flat())
+        mlflow.log_metrics({**_metrics(evaluation), "wall_seconds": wall_seconds})
+        mlflow.log_artifacts(str(ws.root), artifact_path="pipeline")
+        info = mlflow.pytorch.log_model(
+            student,
+            name="student",
+            signature=signature,
+            # Pickle keeps the class (input in [0, 1], normalisation inside); the fsmc code travels with
+            # the model so loading needs no fsmc install. Explicit requirements skip a slow inference.
+            serialization_format="pickle",
+            code_paths=[str(Path(fsmc.__file__).parent)],
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"],
+            registered_model_name=params.tracking.registered_model,
+        )
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(params.tracking.registered_model, version, key, value)
+    return {"run_id": run.info.run_id, "name": params.tracking.registered_model, "version": version}
+
+
+@task(name="log_to_mlflow", retries=2, retry_delay_seconds=[2, 10])
+def log_run_task(params: Params, ws: Workspace, wall_seconds: float) -> dict:
+    """Log and register (retried: the tracking server may be briefly unreachable)."""
+    return log_run(params, ws, wall_seconds)

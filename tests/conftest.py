@@ -1,0 +1,51 @@
+"""Shared fixtures: an isolated environment per session and a small pipeline workspace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_env(tmp_path_factory):
+    """Point every cache and store at a per-session temporary folder."""
+    root = tmp_path_factory.mktemp("env")
+    os.environ["FSMC_CACHE_DIR"] = str(root / "cache")
+    os.environ["PREFECT_HOME"] = str(root / "prefect")
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield root
+
+
+@pytest.fixture(scope="session")
+def small_params():
+    """Default params with a short recovery, as the tests use them."""
+    from fsmc.config import load_params
+
+    return load_params(REPO / "params.yaml", ["recover.steps=120", "teacher.epochs=15"])
+
+
+@pytest.fixture(scope="session")
+def data_workspace(tmp_path_factory, small_params):
+    """A workspace after sample_few_shot and curate_ood (the validated data stages)."""
+    from fsmc.stages import curate_ood, sample_few_shot
+    from fsmc.stages.workspace import Workspace
+
+    ws = Workspace(tmp_path_factory.mktemp("ws-data"))
+    sample_few_shot.run(small_params, ws)
+    curate_ood.run(small_params, ws)
+    return ws
+
+
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the installed ``fsmc`` console script in ``cwd``."""
+    fsmc = Path(sys.executable).with_name("fsmc")
+    return subprocess.run(
+        [str(fsmc), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )

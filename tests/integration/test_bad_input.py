@@ -1,0 +1,28 @@
+"""Bad input: exit code 2, one clear paragraph, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("sample_few_shot.k_max=0", "k_max=0"),
+        ("imbalance_ratio=0.5", "imbalance_ratio=0.5"),
+        ("imbalance_ratio=30", "exceeds k_max=20"),
+        ("dataset=cifar100", "cifar100"),
+        ("method=sgd", "'sgd'"),
+        ("compress.ratio=1.5", "compress.ratio=1.5"),
+        ("not_a_key=3", "not_a_key"),
+        ("recover.steps=many", "'many'"),
+    ],
+)
+def test_bad_input_exits_2_before_any_work(tmp_path, override, named):
+    result = run_cli(["run", "--set", override], cwd=tmp_path)
+    assert result.returncode == 2
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == [], "bad input must not write anything"

@@ -1,0 +1,86 @@
+"""`fsmc run` end to end on the embedded default: real Prefect engine, real MLflow store and registry."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+
+from fsmc.data.embedded import load_digits_dataset
+from fsmc.data.images import to_tensor
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.integration
+FAST = ["--set", "recover.steps=120", "--set", "teacher.epochs=15"]
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory):
+    """A project folder holding the shipped params.yaml, where runs and mlruns/ land."""
+    root = tmp_path_factory.mktemp("project")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    return root
+
+
+@pytest.fixture(scope="session")
+def first_run(project):
+    result = run_cli(["run", "--json", "--workspace", "runs/first", *FAST], cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_run_json_reports_what_a_user_needs(first_run):
+    for role in ("teacher", "student"):
+        for key in ("top1", "balanced_acc", "minority_acc", "worst_class_acc", "per_class", "params", "macs"):
+            assert key in first_run[role]
+    assert len(first_run["student"]["per_class"]) == 10
+    assert first_run["student"]["macs"] < first_run["teacher"]["macs"]
+    assert first_run["student"]["params"] < first_run["teacher"]["params"]
+    assert first_run["teacher"]["top1"] > 0.95
+    assert first_run["student"]["top1"] > 0.85
+    assert len(first_run["minority_classes"]) == 3
+    assert first_run["wall_seconds"] > 0
+
+
+def test_registered_model_comes_back_from_the_registry_and_predicts(first_run, project):
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    name, version = first_run["registered_model"]["name"], first_run["registered_model"]["version"]
+    client = mlflow.MlflowClient()
+    registered = client.get_model_version(name, version)
+    assert registered.run_id == first_run["mlflow_run_id"]
+    assert registered.tags["teacher"] == "digits-cnn"
+    assert len(registered.tags["few_shot_manifest_sha256"]) == 64
+    assert registered.tags["git_commit"]
+    run = client.get_run(first_run["mlflow_run_id"])
+    assert run.data.metrics["student.top1"] == pytest.approx(first_run["student"]["top1"])
+    assert "student.class_acc.0" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(first_run["mlflow_run_id"], "pipeline/evaluate")}
+    assert "pipeline/evaluate/per_class.png" in artifacts
+
+    # One load and one forward pass on images in [0, 1] is all a user needs.
+    model = mlflow.pytorch.load_model(f"models:/{name}/{version}")
+    digits = load_digits_dataset(0.3, 0)
+    with torch.no_grad():
+        predictions = model(to_tensor(digits.test.images, digits.test.pixel_max)).argmax(1).numpy()
+    assert np.mean(predictions == digits.test.labels) == pytest.approx(first_run["student"]["top1"])
+
+
+def test_same_params_and_seed_give_identical_manifests_and_metrics(first_run, project):
+    again = run_cli(["run", "--json", "--workspace", "runs/second", *FAST], cwd=project)
+    assert again.returncode == 0, again.stderr[-3000:]
+    second = json.loads(again.stdout.strip().splitlines()[-1])
+    for name in ("few_shot/manifest.csv", "ood/manifest.csv", "few_shot/summary.json", "evaluate/metrics.json"):
+        assert (project / "runs/first" / name).read_bytes() == (project / "runs/second" / name).read_bytes(), name
+    assert second["student"] == first_run["student"] and second["teacher"] == first_run["teacher"]
+    assert int(second["registered_model"]["version"]) == int(first_run["registered_model"]["version"]) + 1
+
+
+def test_human_output_is_a_table(project, first_run):
+    result = run_cli(["run", "--workspace", "runs/table", *FAST, "--set", "method=kd"], cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "minority acc" in result.stdout and "per-class test accuracy" in result.stdout
+    assert "registered fsmc-student" in result.stdout

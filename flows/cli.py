@@ -8,6 +8,7 @@ class. Bad input exits with code 2 and a one-paragraph message.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 import time
@@ -35,6 +36,16 @@ def _load(params_file: Path, overrides: list[str]) -> Params:
     # The shipped params.yaml is optional: without one, the built-in defaults apply.
     path = params_file if params_file.exists() or params_file != Path("params.yaml") else None
     return load_params(path, overrides)
+
+
+def _use_directories(data_dir: Path | None, model_dir: Path | None) -> None:
+    # The stage workers read these from the environment, so every Prefect task sees the same folders.
+    for option, variable, value in (("--data-dir", "FSMC_DATA_DIR", data_dir), ("--model-dir", "FSMC_MODEL_DIR", model_dir)):
+        if value is None:
+            continue
+        if not value.is_dir():
+            _fail(FsmcError(f"{option} {value} is not a directory; give the folder that holds the files."))
+        os.environ[variable] = str(value.resolve())
 
 
 def _default_workspace() -> Path:
@@ -96,8 +107,15 @@ def run(
     workspace: Annotated[
         Path | None, typer.Option("--workspace", help="Folder for this run's outputs (default: runs/<time>-<id>).")
     ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Folder of <dataset>/<split>.npz files (default: $FSMC_DATA_DIR).")
+    ] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option("--model-dir", help="Folder of pretrained weights (default: $FSMC_MODEL_DIR).")
+    ] = None,
 ) -> None:
     """Compress the teacher, recover it on the few-shot set, evaluate per class and register it in MLflow."""
+    _use_directories(data_dir, model_dir)
     try:
         params = _load(params_file, set_)
     except FsmcError as error:

@@ -1,4 +1,4 @@
-"""Flow ``compress``: sample -> curate OOD -> validate -> teacher -> prune -> recover -> evaluate -> MLflow."""
+"""Flow ``compress``: sample -> teacher -> curate OOD -> validate -> prune -> recover -> evaluate -> MLflow."""
 
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str) -> dict[str
     p = params_from_dict(params)
     ws = Workspace(Path(workspace))
     sample_few_shot_task(p, ws)
+    teacher_task(p, ws)  # before OOD curation: its optional near-ID filter asks the teacher
     curate_ood_task(p, ws)
     validate_task(p, ws)
-    teacher_task(p, ws)
     compress_task(p, ws)
     recover_task(p, ws)
     evaluation = evaluate_task(p, ws)

@@ -21,8 +21,14 @@ import yaml
 
 from fsmc.errors import FsmcError
 
-DATASETS = ("digits",)
-TEACHERS = {"digits": ("digits-cnn",)}
+DATASETS = ("digits", "cifar10")
+TEACHERS = {
+    "digits": ("digits-cnn",),
+    "cifar10": ("resnet20", "resnet32", "resnet44", "resnet56", "resnet20-jpeg", "resnet56-jpeg"),
+}
+# The OOD pool each dataset uses with ood_pool=auto; "folder:PATH" names a user's image folder.
+DEFAULT_OOD_POOLS = {"digits": "photo-patches", "cifar10": "tinyimagenet"}
+OOD_POOLS = ("auto", "photo-patches", "tinyimagenet")
 PROFILES = ("exp", "step")
 IMPORTANCES = ("l1",)
 RECOVERY_METHODS = ("kd", "oe-kd")
@@ -34,8 +40,14 @@ class DataParams:
 
     dataset: str = "digits"  # in-distribution dataset (embedded default: sklearn digits)
     teacher: str = "digits-cnn"  # teacher model name, must suit the dataset
+    ood_pool: str = "auto"  # auto (the dataset's default), photo-patches, tinyimagenet, or folder:PATH
     test_fraction: float = 0.3  # share of the dataset held out as the test split (embedded data only)
     split_seed: int = 0  # seed of the stratified train/test split (embedded data only)
+
+    @property
+    def resolved_ood_pool(self) -> str:
+        """The pool ``ood_pool`` stands for (``auto`` resolved per dataset)."""
+        return DEFAULT_OOD_POOLS[self.dataset] if self.ood_pool == "auto" else self.ood_pool
 
 
 @dataclass(frozen=True)
@@ -53,16 +65,19 @@ class CurateOodParams:
     """Out-of-distribution pool curation."""
 
     budget: str = "3x"  # "N" (absolute image count) or "Mx" (M times the class deficit sum_c (k_max - n_c))
+    near_id_threshold: float = 1.0  # drop OOD images the teacher classifies with max softmax >= this (1.0: off)
     seed: int = 0
 
 
 @dataclass(frozen=True)
 class TeacherParams:
-    """Training recipe of the teacher when it is trained here (embedded default)."""
+    """How the teacher is obtained: trained here (embedded default) or pretrained, optionally adapted."""
 
-    epochs: int = 30
-    lr: float = 0.05
+    epochs: int = 30  # epochs of from-scratch training (teachers trained here, e.g. digits-cnn)
+    lr: float = 0.05  # from-scratch learning rate
     batch_size: int = 128
+    adapt_epochs: int = 0  # pretrained teachers: epochs of fine-tuning on the full training split (0: use as is)
+    adapt_lr: float = 0.02  # adaptation learning rate (SGD Nesterov, cosine to 0, crop + flip augmentation)
     seed: int = 0
 
 
@@ -97,6 +112,7 @@ class EvaluateParams:
     """Evaluation on the test split."""
 
     minority_classes: int = 3  # how many of the fewest-shot classes make up "minority"
+    max_test_images: int = 0  # evaluate on a stratified, seeded subset of this size (0: the whole test split)
 
 
 @dataclass(frozen=True)
@@ -242,9 +258,18 @@ def validate(params: Params) -> Params:
         f"floor({s.k_max}/{s.imbalance_ratio}) = 0 samples. Use a ratio of at most {s.k_max} or raise k_max.",
     )
     _check(s.profile in PROFILES, f"sample_few_shot.profile={s.profile!r} is unknown; valid profiles: {', '.join(PROFILES)}.")
+    _check(
+        d.ood_pool in OOD_POOLS or d.ood_pool.startswith("folder:"),
+        f"data.ood_pool={d.ood_pool!r} is unknown; valid: {', '.join(OOD_POOLS)}, or folder:PATH (class sub-folders of images).",
+    )
     parse_budget(params.curate_ood.budget)
+    _check(
+        0 < params.curate_ood.near_id_threshold <= 1,
+        f"curate_ood.near_id_threshold={params.curate_ood.near_id_threshold} must lie in (0, 1] (1 turns the filter off).",
+    )
     t = params.teacher
     _check(t.epochs >= 1 and t.batch_size >= 1 and t.lr > 0, f"teacher: epochs, batch_size and lr must be positive (got {t}).")
+    _check(t.adapt_epochs >= 0 and t.adapt_lr > 0, f"teacher.adapt_epochs must be >= 0 and adapt_lr > 0 (got {t}).")
     c = params.compress
     _check(c.importance in IMPORTANCES, f"compress.importance={c.importance!r} is unknown; valid: {', '.join(IMPORTANCES)}.")
     _check(0 < c.ratio < 1, f"compress.ratio={c.ratio} must lie strictly between 0 and 1 (share of channels removed).")
@@ -261,6 +286,7 @@ def validate(params: Params) -> Params:
     _check(0 < r.holdout_fraction < 1, f"recover.holdout_fraction={r.holdout_fraction} must lie strictly between 0 and 1.")
     _check(r.eval_every >= 1 and r.patience >= 1, "recover.eval_every and recover.patience must be at least 1.")
     _check(params.evaluate.minority_classes >= 1, "evaluate.minority_classes must be at least 1.")
+    _check(params.evaluate.max_test_images >= 0, "evaluate.max_test_images must be >= 0 (0 means the whole test split).")
     return params
 
 

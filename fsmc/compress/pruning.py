@@ -55,7 +55,7 @@ def prune_channels(
         example[:1].cpu(),
         importance=_importance(importance),
         pruning_ratio=ratio,
-        ignored_layers=[student.classifier],
+        ignored_layers=student.pruning_ignored_layers(),
     )
     pruner.step()
     return student

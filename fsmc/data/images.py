@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -29,9 +30,13 @@ class ImageSet:
         """The images at ``indices`` (a copy)."""
         return ImageSet(self.images[indices], self.labels[indices], self.pixel_max)
 
+    @cached_property
+    def _hashes(self) -> tuple[str, ...]:
+        return tuple(image_hashes(self.images))
+
     def hashes(self) -> list[str]:
-        """sha256 of each image's bytes (C order), the identity used in manifests."""
-        return image_hashes(self.images)
+        """sha256 of each image's bytes (C order), the identity used in manifests (computed once per set)."""
+        return list(self._hashes)
 
 
 @dataclass(frozen=True)

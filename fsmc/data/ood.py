@@ -26,9 +26,19 @@ class OodDraw:
     pool_size: int
     duplicates_removed: int
     id_overlap_removed: int
+    excluded_class_removed: int = 0
+    near_id_removed: int = 0
 
 
-def curate_ood(pool_hashes: list[str], id_hashes: set[str], size: int, seed: int) -> OodDraw:
+def curate_ood(
+    pool_hashes: list[str],
+    id_hashes: set[str],
+    size: int,
+    seed: int,
+    pool_labels: np.ndarray | None = None,
+    excluded_labels: frozenset[int] = frozenset(),
+    near_id: np.ndarray | None = None,
+) -> OodDraw:
     """Draw ``size`` distinct OOD images, none equal to an in-distribution image.
 
     Args:
@@ -36,10 +46,16 @@ def curate_ood(pool_hashes: list[str], id_hashes: set[str], size: int, seed: int
         id_hashes: hashes of every in-distribution image (train and test).
         size: how many to draw.
         seed: seeds the draw.
+        pool_labels: source labels of the pool images (to drop ``excluded_labels``).
+        excluded_labels: source classes that are really in-distribution classes.
+        near_id: per pool image, True where the near-ID filter drops it.
     """
     seen: set[str] = set()
-    eligible, duplicates, overlap = [], 0, 0
+    eligible, duplicates, overlap, excluded, near = [], 0, 0, 0, 0
     for index, digest in enumerate(pool_hashes):
+        if pool_labels is not None and int(pool_labels[index]) in excluded_labels:
+            excluded += 1
+            continue
         if digest in seen:
             duplicates += 1
             continue
@@ -47,13 +63,16 @@ def curate_ood(pool_hashes: list[str], id_hashes: set[str], size: int, seed: int
         if digest in id_hashes:
             overlap += 1
             continue
+        if near_id is not None and near_id[index]:
+            near += 1
+            continue
         eligible.append(index)
     if size > len(eligible):
         raise FsmcError(
             f"The OOD budget asks for {size} images but the pool has only {len(eligible)} usable ones "
-            f"({len(pool_hashes)} in the pool, {duplicates} duplicates and {overlap} equal to in-distribution "
-            "images removed); lower curate_ood.budget."
+            f"({len(pool_hashes)} in the pool; removed: {excluded} of excluded classes, {duplicates} duplicates, "
+            f"{overlap} equal to in-distribution images, {near} near-ID); lower curate_ood.budget."
         )
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(np.asarray(eligible, dtype=np.int64), size=size, replace=False)) if size else np.empty(0, np.int64)
-    return OodDraw(chosen, len(pool_hashes), duplicates, overlap)
+    return OodDraw(chosen, len(pool_hashes), duplicates, overlap, excluded, near)

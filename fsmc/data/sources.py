@@ -1,22 +1,77 @@
-"""One interface to every data source: ``load_dataset`` and ``load_ood_pool`` by name."""
+"""One interface to every data source: ``load_dataset`` and ``load_ood_pool`` by name.
+
+* ``digits``: sklearn's bundled digits (embedded, no files).
+* ``cifar10``: ``<data dir>/cifar10/{train,test}.npz`` + ``classes.json`` (sha256-verified).
+* OOD pools: ``photo-patches`` (embedded), ``tinyimagenet`` (``val.npz`` then
+  ``train_subset.npz``, concatenated; the classes in ``cifar10_overlap.json`` are
+  marked for exclusion), or ``folder:PATH`` (a user's class sub-folders of images).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
 from fsmc.config import DataParams
 from fsmc.data.embedded import load_digits_dataset, load_photo_patches
+from fsmc.data.imagefolder import read_image_folder
 from fsmc.data.images import ImageSet, LabelledDataset
+from fsmc.data.npz_source import read_classes, read_json, read_split
 from fsmc.errors import FsmcError
+
+
+@dataclass(frozen=True)
+class OodPool:
+    """An OOD pool before curation: images, their source labels (-1 if none), labels to exclude."""
+
+    name: str
+    images: ImageSet
+    excluded_labels: frozenset[int] = frozenset()
+
+
+@lru_cache(maxsize=4)
+def _cifar10() -> LabelledDataset:
+    # Cached per process: several stages of one flow read the same 170 MB of arrays.
+    classes = read_classes("cifar10")
+    return LabelledDataset(
+        name="cifar10",
+        classes=classes,
+        train=read_split("cifar10", "train", len(classes)),
+        test=read_split("cifar10", "test", len(classes)),
+    )
 
 
 def load_dataset(data: DataParams) -> LabelledDataset:
     """The in-distribution dataset named by ``data.dataset``."""
     if data.dataset == "digits":
         return load_digits_dataset(data.test_fraction, data.split_seed)
-    raise FsmcError(f"data.dataset={data.dataset!r} is unknown; valid datasets: digits.")
+    if data.dataset == "cifar10":
+        return _cifar10()
+    raise FsmcError(f"data.dataset={data.dataset!r} is unknown; valid datasets: digits, cifar10.")
 
 
-def load_ood_pool(data: DataParams) -> ImageSet:
-    """The raw OOD pool that goes with ``data.dataset`` (before curation)."""
-    if data.dataset == "digits":
-        return load_photo_patches()
-    raise FsmcError(f"No OOD pool is defined for data.dataset={data.dataset!r}; valid datasets: digits.")
+@lru_cache(maxsize=2)
+def _tinyimagenet() -> OodPool:
+    classes = read_classes("tinyimagenet")
+    parts = [read_split("tinyimagenet", split, len(classes)) for split in ("val", "train_subset")]
+    overlap = read_json("tinyimagenet", "cifar10_overlap.json")
+    excluded = frozenset(int(item["label"]) for item in overlap["overlap"])
+    images = ImageSet(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]), 255)
+    return OodPool("tinyimagenet", images, excluded)
+
+
+def load_ood_pool(data: DataParams) -> OodPool:
+    """The raw OOD pool for ``data`` (before de-duplication and curation)."""
+    pool = data.resolved_ood_pool
+    if pool == "photo-patches":
+        return OodPool(pool, load_photo_patches())
+    if pool == "tinyimagenet":
+        return _tinyimagenet()
+    if pool.startswith("folder:"):
+        _, images = read_image_folder(Path(pool.removeprefix("folder:")))
+        # Folder classes say nothing about the ID classes: no label is excluded, none is kept.
+        return OodPool(pool, ImageSet(images.images, np.full(len(images), -1, dtype=np.int64), images.pixel_max))
+    raise FsmcError(f"data.ood_pool={data.ood_pool!r} is unknown; valid: photo-patches, tinyimagenet, folder:PATH.")

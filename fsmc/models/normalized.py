@@ -27,4 +27,12 @@ class NormalizedClassifier(nn.Module):
     @property
     def classifier(self) -> nn.Module:
         """The final linear layer (never pruned: its outputs are the classes)."""
-        return self.net.fc
+        return self.net.classifier
+
+    def pruning_ignored_layers(self) -> list[nn.Module]:
+        """Layers whose output channels structured pruning must keep (the net decides)."""
+        return self.net.pruning_ignored_layers()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The net's feature map before global pooling, for normalised input."""
+        return self.net.forward_features((x - self.mean) / self.std)

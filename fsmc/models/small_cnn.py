@@ -33,6 +33,14 @@ class SmallCNN(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(w3, num_classes)
 
+    @property
+    def classifier(self) -> nn.Module:
+        return self.fc
+
+    def pruning_ignored_layers(self) -> list[nn.Module]:
+        """Only the classifier: its outputs are the classes."""
+        return [self.fc]
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature map before global pooling."""
         return self.features(x)

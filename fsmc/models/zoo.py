@@ -8,9 +8,11 @@ from torch import nn
 
 from fsmc.errors import FsmcError
 from fsmc.models.normalized import NormalizedClassifier
+from fsmc.models.cifar_resnet import CifarResNet
 from fsmc.models.small_cnn import SmallCNN
+from fsmc.models.vgg import CifarVGG
 
-ARCHITECTURES = {"small-cnn": SmallCNN}
+ARCHITECTURES = {"small-cnn": SmallCNN, "cifar-resnet": CifarResNet, "cifar-vgg16-bn": CifarVGG}
 
 
 def build(spec: dict[str, Any]) -> NormalizedClassifier:
@@ -22,7 +24,7 @@ def build(spec: dict[str, Any]) -> NormalizedClassifier:
     return NormalizedClassifier(net, spec["mean"], spec["std"])
 
 
-def teacher_spec(teacher: str, in_channels: int, num_classes: int, mean: list[float], std: list[float]) -> dict[str, Any]:
+def trained_here_spec(teacher: str, in_channels: int, num_classes: int, mean: list[float], std: list[float]) -> dict[str, Any]:
     """The builder spec of a named teacher."""
     if teacher == "digits-cnn":
         return {

@@ -18,8 +18,8 @@ improvement. Departures from the paper (whose formulas could not be read): the
 loss weighting by ``alpha`` / ``lambda_ood`` and the early-stopping criterion
 are this re-implementation's choices.
 
-Teacher logits are computed once for the fixed few-shot and OOD images (no
-augmentation is used), not at every step.
+Teacher logits come in precomputed (``fsmc.teacher_outputs``): the few-shot and
+OOD images are fixed and not augmented, so the teacher never runs in the loop.
 """
 
 from __future__ import annotations
@@ -41,12 +41,14 @@ from fsmc.runtime import pick_device, predict_logits, seed_everything
 
 @dataclass(frozen=True)
 class RecoveryData:
-    """The few-shot set (images in [0, 1], labels) and the unlabelled OOD images."""
+    """The few-shot set (images in [0, 1], labels), the unlabelled OOD images, and the teacher's logits on both."""
 
     images: torch.Tensor
     labels: torch.Tensor
     ood_images: torch.Tensor
     num_classes: int
+    teacher_logits: torch.Tensor
+    teacher_ood_logits: torch.Tensor
 
 
 @dataclass
@@ -94,10 +96,8 @@ def _batches(size: int, batch_size: int, generator: torch.Generator):
             yield order[start : start + batch_size]
 
 
-def recover(
-    student: NormalizedClassifier, teacher: NormalizedClassifier, data: RecoveryData, params: RecoverParams
-) -> tuple[NormalizedClassifier, RecoveryReport]:
-    """Train ``student`` (a copy) towards ``teacher`` on the few-shot data.
+def recover(student: NormalizedClassifier, data: RecoveryData, params: RecoverParams) -> tuple[NormalizedClassifier, RecoveryReport]:
+    """Train ``student`` (a copy) towards the teacher's logits on the few-shot data.
 
     Returns:
         The recovered student (eval mode, CPU) and a :class:`RecoveryReport`.
@@ -106,17 +106,15 @@ def recover(
     generator = seed_everything(params.seed)
     device = pick_device()
     student = copy.deepcopy(student).to(device)
-    teacher = teacher.to(device).eval()
 
     labels_np = data.labels.numpy()
     if use_oe:
         train_pos, holdout_pos = holdout_split(labels_np, params.holdout_fraction, params.seed)
     else:
         train_pos, holdout_pos = np.arange(len(labels_np)), np.empty(0, dtype=np.int64)
-    # Teacher passes on fixed, un-augmented inputs are computed once.
-    teacher_id = predict_logits(teacher, data.images)
+    teacher_id = data.teacher_logits
     ood_images = data.ood_images if use_oe else data.images[:0]
-    teacher_ood = predict_logits(teacher, ood_images) if len(ood_images) else torch.empty(0, data.num_classes)
+    teacher_ood = data.teacher_ood_logits if use_oe else data.teacher_logits[:0]
 
     counts = torch.bincount(data.labels, minlength=data.num_classes).tolist()
     prior = class_prior(counts)

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
 from fsmc.atomic import read_json, write_json, write_text
 from fsmc.config import Params
-from fsmc.data.images import to_tensor
+from fsmc.data.images import ImageSet, to_tensor
 from fsmc.data.sampling import minority_classes
 from fsmc.data.sources import load_dataset
 from fsmc.evaluation import classification_metrics, per_class_chart
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.runtime import predict_logits
 from fsmc.stages.workspace import Workspace
+from fsmc.teacher_outputs import images_key, teacher_outputs
+
+
+def stratified_subset(test: ImageSet, size: int) -> ImageSet:
+    """A stratified subset of ``size`` test images (seed 0, original order), or all when ``size`` is 0."""
+    if size <= 0 or size >= len(test):
+        return test
+    chosen, _ = train_test_split(np.arange(len(test)), train_size=size, random_state=0, stratify=test.labels)
+    return test.subset(np.sort(chosen))
 
 
 def run(params: Params, ws: Workspace) -> dict:
@@ -22,12 +32,16 @@ def run(params: Params, ws: Workspace) -> dict:
     cost = read_json(ws.compress_summary)
     counts, ranks = dict(enumerate(few_shot["counts"])), dict(enumerate(few_shot["ranks"]))
     minority = minority_classes(counts, ranks, params.evaluate.minority_classes)
-    images = to_tensor(dataset.test.images, dataset.test.pixel_max)
-    labels = dataset.test.labels
+    test = stratified_subset(dataset.test, params.evaluate.max_test_images)
+    images, labels = to_tensor(test.images, test.pixel_max), test.labels
     results = {}
     for role, path in (("teacher", ws.teacher_model), ("student", ws.student_model)):
         model, _, _ = load_checkpoint(path)
-        predictions = predict_logits(model, images).argmax(dim=1).numpy()
+        if role == "teacher":  # the same teacher on the same test images: computed once across runs
+            logits = teacher_outputs(path, model, images, images_key(test.hashes()))[0]["logits"]
+        else:
+            logits = predict_logits(model, images)
+        predictions = logits.argmax(dim=1).numpy()
         results[role] = {
             **classification_metrics(labels, predictions, dataset.num_classes, minority),
             **cost[role],

@@ -29,6 +29,6 @@ def few_shot_set(params: Params, ws: Workspace) -> tuple[LabelledDataset, pd.Dat
 
 def ood_set(params: Params, ws: Workspace) -> tuple[pd.DataFrame, ImageSet]:
     """The OOD manifest frame and the pool images it names."""
-    pool = load_ood_pool(params.data)
+    pool = load_ood_pool(params.data).images
     frame = read_manifest(ws.ood_manifest, OOD_COLUMNS)
     return frame, pool.subset(_rows(frame, len(pool), ws.ood_manifest))

@@ -13,22 +13,29 @@ from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
 from fsmc.recover.loop import RecoveryData, recover
 from fsmc.stages.inputs import few_shot_set, ood_set
 from fsmc.stages.workspace import Workspace
+from fsmc.teacher_outputs import images_key, teacher_outputs
 
 
 def run(params: Params, ws: Workspace) -> dict:
     """Write ``recover/model.pt`` and ``recover/summary.json``; return the summary."""
     teacher, _, _ = load_checkpoint(ws.teacher_model)
     student, spec, meta = load_checkpoint(ws.pruned_model)
-    dataset, _, few = few_shot_set(params, ws)
-    _, ood = ood_set(params, ws)
+    dataset, few_frame, few = few_shot_set(params, ws)
+    ood_frame, ood = ood_set(params, ws)
+    images, ood_images = to_tensor(few.images, few.pixel_max), to_tensor(ood.images, ood.pixel_max)
+    few_out, few_hit = teacher_outputs(ws.teacher_model, teacher, images, images_key(list(few_frame["sha256"])))
+    ood_out, ood_hit = teacher_outputs(ws.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])))
     data = RecoveryData(
-        images=to_tensor(few.images, few.pixel_max),
+        images=images,
         labels=torch.from_numpy(few.labels),
-        ood_images=to_tensor(ood.images, ood.pixel_max),
+        ood_images=ood_images,
         num_classes=dataset.num_classes,
+        teacher_logits=few_out["logits"],
+        teacher_ood_logits=ood_out["logits"].reshape(len(ood_images), dataset.num_classes),
     )
-    recovered, report = recover(student, teacher, data, params.recover)
+    recovered, report = recover(student, data, params.recover)
     save_checkpoint(ws.student_model, recovered, spec, meta={**meta, "recovery": params.recover.method})
     summary = dataclasses.asdict(report)
     write_json(ws.recover_summary, summary)
-    return summary
+    # Cache hits are reported to the caller but kept out of the file, so reruns stay byte-identical.
+    return {**summary, "teacher_outputs_cached": {"few_shot": few_hit, "ood": ood_hit}}

@@ -1,4 +1,9 @@
-"""Stage ``teacher``: the model to compress, trained here once and cached across runs."""
+"""Stage ``teacher``: the model to compress, cached across runs by recipe and code.
+
+* trained here (``digits-cnn``): trained from scratch on the training split;
+* pretrained (``resnet56``, ...): loaded from the model directory (sha256-verified),
+  then fine-tuned for ``teacher.adapt_epochs`` on the full training split if > 0.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import dataclasses
 import shutil
 
 import fsmc.data.embedded
+import fsmc.models.cifar_resnet
 import fsmc.models.small_cnn
 import fsmc.models.zoo
 import fsmc.train.teacher
@@ -14,23 +20,41 @@ from fsmc.cache import cache_key, cached_file
 from fsmc.config import Params
 from fsmc.data.sources import load_dataset
 from fsmc.models.checkpoint import save_checkpoint
+from fsmc.models.registry import PRETRAINED, load_pretrained
 from fsmc.stages.workspace import Workspace
-from fsmc.train.teacher import train_teacher
+from fsmc.train.teacher import adapt_teacher, train_teacher
 
-# Modules whose code determines the trained weights: editing one invalidates the cache.
-_RECIPE_CODE = [fsmc.train.teacher, fsmc.models.small_cnn, fsmc.models.zoo, fsmc.data.embedded]
+# Modules whose code determines the weights: editing one invalidates the cache.
+_RECIPE_CODE = [fsmc.train.teacher, fsmc.models.small_cnn, fsmc.models.cifar_resnet, fsmc.models.zoo, fsmc.data.embedded]
+
+
+def _recipe(params: Params) -> dict:
+    t = params.teacher
+    if params.data.teacher in PRETRAINED:
+        entry = PRETRAINED[params.data.teacher]
+        return {"pretrained": entry.name, "sha256": entry.sha256, "adapt_epochs": t.adapt_epochs, "adapt_lr": t.adapt_lr, "seed": t.seed}
+    return {"data": dataclasses.asdict(params.data), "epochs": t.epochs, "lr": t.lr, "batch_size": t.batch_size, "seed": t.seed}
 
 
 def run(params: Params, ws: Workspace) -> dict:
     """Write ``teacher/model.pt`` (from the cache when this exact recipe ran before)."""
-    inputs = {"data": dataclasses.asdict(params.data), "teacher": dataclasses.asdict(params.teacher)}
-    key = cache_key(inputs, _RECIPE_CODE)
+    recipe = _recipe(params)
+    name = params.data.teacher
 
     def produce(tmp):
-        dataset = load_dataset(params.data)
-        model, spec = train_teacher(dataset, params.data.teacher, params.teacher)
-        save_checkpoint(tmp, model, spec, meta={"teacher": params.data.teacher, "recipe": inputs})
+        if name in PRETRAINED:
+            model, spec = load_pretrained(name), PRETRAINED[name].spec
+            if params.teacher.adapt_epochs:
+                model = adapt_teacher(model, load_dataset(params.data), params.teacher)
+        else:
+            model, spec = train_teacher(load_dataset(params.data), name, params.teacher)
+        save_checkpoint(tmp, model, spec, meta={"teacher": name, "recipe": recipe})
 
+    # A pretrained teacher used as is needs no cache entry of its own: loading is cheap.
+    if name in PRETRAINED and not params.teacher.adapt_epochs:
+        atomic_write(ws.teacher_model, produce)
+        return {"teacher": name, "recipe": recipe, "cache_key": None, "cache_hit": False}
+    key = cache_key(recipe, _RECIPE_CODE)
     cached, hit = cached_file("teachers", key, produce)
     atomic_write(ws.teacher_model, lambda tmp: shutil.copyfile(cached, tmp))
-    return {"teacher": params.data.teacher, "cache_key": key, "cache_hit": hit}
+    return {"teacher": name, "recipe": recipe, "cache_key": key, "cache_hit": hit}

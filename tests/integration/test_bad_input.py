@@ -26,3 +26,12 @@ def test_bad_input_exits_2_before_any_work(tmp_path, override, named):
     assert named in result.stderr
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == [], "bad input must not write anything"
+
+
+def test_error_inside_the_flow_reaches_the_user_cleanly(tmp_path):
+    # The pool size is only known once the flow runs: the task's error must surface as-is.
+    result = run_cli(["run", "--set", "curate_ood.budget=100000", "--workspace", "runs/x"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "asks for 100000 images but the pool has only" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs/x/ood/manifest.csv").exists()

@@ -6,9 +6,9 @@ import torch
 
 from fsmc.compress.pruning import model_cost, prune_channels
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
-from fsmc.models.zoo import build, teacher_spec
+from fsmc.models.zoo import build, trained_here_spec
 
-SPEC = teacher_spec("digits-cnn", 1, 10, [0.3], [0.4])
+SPEC = trained_here_spec("digits-cnn", 1, 10, [0.3], [0.4])
 
 
 def test_pruning_lowers_macs_and_params_and_keeps_the_output_shape():
@@ -36,6 +36,6 @@ def test_pruned_checkpoint_round_trips_exactly(tmp_path):
 
 
 def test_model_takes_images_in_unit_range_and_normalises_inside():
-    model = build(teacher_spec("digits-cnn", 1, 10, [0.5], [0.25])).eval()
+    model = build(trained_here_spec("digits-cnn", 1, 10, [0.5], [0.25])).eval()
     images = torch.rand(2, 1, 8, 8)
     assert torch.allclose(model(images), model.net((images - 0.5) / 0.25))

@@ -1,0 +1,65 @@
+"""Teacher outputs on fixed images, computed once and reused by every run and method.
+
+Keyed by the teacher checkpoint's sha256 and the content hashes of the images
+(in order), so the same teacher on the same manifest never runs twice. Only
+un-augmented inputs can be cached: every recovery method here trains on fixed
+images (no augmentation), so all of them read their teacher passes from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import torch
+
+from fsmc.cache import cached_file
+from fsmc.data.checksums import file_sha256
+from fsmc.models.normalized import NormalizedClassifier
+from fsmc.runtime import pick_device
+
+
+def images_key(hashes: list[str]) -> str:
+    """One key for an ordered list of image content hashes."""
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
+
+
+def _compute(teacher: NormalizedClassifier, images: torch.Tensor, with_features: bool, batch_size: int = 256) -> dict:
+    device = pick_device()
+    teacher = teacher.to(device).eval()
+    logits, features = [], []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].to(device)
+            if with_features:
+                feature_map = teacher.forward_features(batch)
+                features.append(feature_map.float().cpu())
+                logits.append(teacher.net.classifier(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(feature_map, 1), 1)).float().cpu())
+            else:
+                logits.append(teacher(batch).float().cpu())
+    teacher.cpu()
+    empty = torch.empty(0)
+    return {
+        "logits": torch.cat(logits) if logits else empty,
+        "features": torch.cat(features) if features else empty,
+    }
+
+
+def teacher_outputs(
+    teacher_path: Path, teacher: NormalizedClassifier, images: torch.Tensor, key_of_images: str, with_features: bool = False
+) -> tuple[dict[str, torch.Tensor], bool]:
+    """Logits (and, if asked, pre-pooling feature maps) of the teacher on ``images``.
+
+    Returns:
+        (outputs, hit): the tensors and whether they came from the cache.
+    """
+    key = hashlib.sha256(f"{file_sha256(teacher_path)}|{key_of_images}|features={with_features}|v1".encode()).hexdigest()
+
+    def produce(tmp: Path) -> None:
+        buffer = io.BytesIO()
+        torch.save(_compute(teacher, images, with_features), buffer)
+        tmp.write_bytes(buffer.getvalue())
+
+    path, hit = cached_file("teacher-outputs", key, produce)
+    return torch.load(path, map_location="cpu", weights_only=True), hit

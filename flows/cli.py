@@ -22,6 +22,7 @@ from rich.table import Table
 import tasks  # noqa: F401  (environment defaults before prefect is imported)
 from fsmc.config import Params, load_params
 from fsmc.errors import BAD_INPUT_EXIT_CODE, FsmcError
+from fsmc.preflight import check_inputs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Few-sample model compression, fair to minority classes.")
 err_console = Console(stderr=True)
@@ -118,6 +119,7 @@ def run(
     _use_directories(data_dir, model_dir)
     try:
         params = _load(params_file, set_)
+        check_inputs(params)
     except FsmcError as error:
         _fail(error)
     from flows.compress import compress_flow  # imports Prefect: only once the input is known good

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# CI and developers keep the ground-truth data and weights beside the repo (../shared).
+SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -20,7 +22,30 @@ def isolated_env(tmp_path_factory):
     os.environ["PREFECT_HOME"] = str(root / "prefect")
     os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.pop("FSMC_ALLOW_DOWNLOAD", None)  # tests never download
+    os.environ.setdefault("FSMC_DATA_DIR", str(SHARED / "datasets"))
+    os.environ.setdefault("FSMC_MODEL_DIR", str(SHARED / "models"))
     yield root
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """The CIFAR-10 / Tiny-ImageNet files and CIFAR ResNet weights (../shared in CI)."""
+    data = Path(os.environ["FSMC_DATA_DIR"])
+    if not (data / "cifar10" / "train.npz").is_file():
+        pytest.fail(f"CIFAR-10 tests need the data files: set FSMC_DATA_DIR (looked in {data}).")
+    return data
+
+
+@pytest.fixture(scope="session")
+def cifar_params(shared_data):
+    """CIFAR-10 params at a test budget: ResNet-20 (JPEG-adapted) teacher, short recovery, test subset."""
+    from fsmc.config import load_params
+
+    return load_params(
+        REPO / "params.yaml",
+        ["dataset=cifar10", "teacher=resnet20-jpeg", "k_max=20", "budget=2x", "recover.steps=40", "max_test_images=1000"],
+    )
 
 
 @pytest.fixture(scope="session")

@@ -109,16 +109,19 @@ def counts_suite() -> list[Any]:
     return [gxe.ExpectColumnPairValuesToBeEqual(column_A="observed", column_B="expected")]
 
 
-def ood_manifest_suite(id_hashes: set[str]) -> list[Any]:
+def ood_manifest_suite(id_hashes: set[str], excluded_labels: set[int]) -> list[Any]:
     """Expectations on the OOD manifest frame (plus an ``actual_sha256`` column)."""
     import great_expectations.expectations as gxe
 
-    return [
+    expectations = [
         gxe.ExpectColumnValuesToBeUnique(column="index"),
         gxe.ExpectColumnValuesToBeUnique(column="sha256"),
         gxe.ExpectColumnPairValuesToBeEqual(column_A="sha256", column_B="actual_sha256"),
         gxe.ExpectColumnValuesToNotBeInSet(column="sha256", value_set=sorted(id_hashes)),
     ]
+    if excluded_labels:  # pool classes that are really in-distribution classes
+        expectations.append(gxe.ExpectColumnValuesToNotBeInSet(column="pool_label", value_set=sorted(excluded_labels)))
+    return expectations
 
 
 def image_arrays_suite(height: int, width: int, channels: int, pixel_max: int) -> list[Any]:

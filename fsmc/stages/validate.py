@@ -19,6 +19,7 @@ from fsmc.data.validation import (
     raise_on_failure,
     run_suite,
 )
+from fsmc.data.sources import load_ood_pool
 from fsmc.stages.inputs import few_shot_set, ood_set
 from fsmc.stages.workspace import Workspace
 
@@ -44,6 +45,7 @@ def run(params: Params, ws: Workspace) -> dict:
     """Run every suite, write ``validate/report.json``, raise ``ValidationFailed`` if any fails."""
     dataset, few_frame, few_images = few_shot_set(params, ws)
     ood_frame, ood_images = ood_set(params, ws)
+    pool = load_ood_pool(params.data)
     summary = read_json(ws.few_shot_summary)
     test_hashes, train_hashes = set(dataset.test.hashes()), set(dataset.train.hashes())
 
@@ -72,7 +74,7 @@ def run(params: Params, ws: Workspace) -> dict:
             few_shot_manifest_suite(dataset.num_classes, test_hashes, set(ood_frame["sha256"])),
         ),
         run_suite("few_shot_counts", counts, counts_suite()),
-        run_suite("ood_manifest", ood_frame, ood_manifest_suite(train_hashes | test_hashes)),
+        run_suite("ood_manifest", ood_frame, ood_manifest_suite(train_hashes | test_hashes, set(pool.excluded_labels))),
         run_suite("few_shot_images", _image_stats(few_images), image_arrays_suite(height, width, channels, pixel_max)),
         run_suite("ood_images", _image_stats(ood_images), image_arrays_suite(height, width, channels, pixel_max)),
     ]

@@ -1,0 +1,35 @@
+"""Check every input a run needs before any work starts: data files, OOD pool, teacher weights.
+
+Bad input must fail fast and write nothing, so the CLI calls this before the
+flow. Loading is not wasted: the datasets are cached per process, and the flow
+runs in the same process.
+"""
+
+from __future__ import annotations
+
+from fsmc.config import Params
+from fsmc.data.checksums import verify
+from fsmc.data.sources import load_dataset, load_ood_pool
+from fsmc.errors import FsmcError
+from fsmc.models.registry import PRETRAINED, model_dir
+
+
+def check_inputs(params: Params) -> None:
+    """Raise :class:`FsmcError` naming the first missing, corrupt or malformed input."""
+    dataset = load_dataset(params.data)
+    pool = load_ood_pool(params.data)
+    if pool.images.images.shape[1:] != dataset.train.images.shape[1:]:
+        raise FsmcError(
+            f"OOD pool {pool.name!r} has images of shape {pool.images.images.shape[1:]} but {dataset.name} has "
+            f"{dataset.train.images.shape[1:]}; choose a pool of the same image size."
+        )
+    entry = PRETRAINED.get(params.data.teacher)
+    if entry is not None:
+        path = model_dir() / entry.file
+        if path.is_file():
+            verify(path, entry.sha256, f"teacher {entry.name!r}")
+        elif entry.url is None:
+            raise FsmcError(
+                f"Missing weights for teacher {entry.name!r}: expected {path}. Point FSMC_MODEL_DIR or --model-dir "
+                f"at the folder holding {entry.file}."
+            )

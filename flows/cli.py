@@ -8,6 +8,7 @@ class. Bad input exits with code 2 and a one-paragraph message.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import sys
@@ -47,6 +48,39 @@ def _use_directories(data_dir: Path | None, model_dir: Path | None) -> None:
         if not value.is_dir():
             _fail(FsmcError(f"{option} {value} is not a directory; give the folder that holds the files."))
         os.environ[variable] = str(value.resolve())
+
+
+class _HideUserErrors(logging.Filter):
+    """Drop Prefect's failure records for :class:`FsmcError`: the CLI prints those as one paragraph.
+
+    Any other exception (a bug) keeps its full traceback in Prefect's log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, FsmcError):
+            return False
+        # "Finished in state Failed('... encountered an exception FsmcError: ...')" carries no exc_info.
+        message = record.getMessage()
+        return not any(f"exception {name}:" in message for name in _user_error_names())
+
+
+def _user_error_names() -> set[str]:
+    pending, names = [FsmcError], set()
+    while pending:
+        cls = pending.pop()
+        names.add(cls.__name__)
+        pending.extend(cls.__subclasses__())
+    return names
+
+
+def _hide_user_errors_in_prefect_logs() -> None:
+    user_errors = _HideUserErrors()
+    for name in ["prefect", *[n for n in logging.root.manager.loggerDict if n.startswith("prefect")]]:
+        logger = logging.getLogger(name)
+        logger.addFilter(user_errors)
+        for handler in logger.handlers:
+            handler.addFilter(user_errors)
 
 
 def _default_workspace() -> Path:
@@ -123,6 +157,8 @@ def run(
     except FsmcError as error:
         _fail(error)
     from flows.compress import compress_flow  # imports Prefect: only once the input is known good
+
+    _hide_user_errors_in_prefect_logs()
 
     target = workspace or _default_workspace()
     try:

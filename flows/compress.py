@@ -14,6 +14,7 @@ from tasks.stages import (
     compress_task,
     curate_ood_task,
     evaluate_task,
+    record_inputs_task,
     recover_task,
     sample_few_shot_task,
     teacher_task,
@@ -38,6 +39,7 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str) -> dict[str
     started = time.perf_counter()
     p = params_from_dict(params)
     ws = Workspace(Path(workspace))
+    record_inputs_task(p, ws)
     sample_few_shot_task(p, ws)
     teacher_task(p, ws)  # before OOD curation: its optional near-ID filter asks the teacher
     curate_ood_task(p, ws)

@@ -5,8 +5,14 @@ from __future__ import annotations
 from prefect import task
 
 from fsmc.config import Params
-from fsmc.stages import compress, curate_ood, evaluate, recover, sample_few_shot, teacher, validate
+from fsmc.stages import compress, curate_ood, evaluate, record_inputs, recover, sample_few_shot, teacher, validate
 from fsmc.stages.workspace import Workspace
+
+
+@task(name="record_inputs")
+def record_inputs_task(params: Params, ws: Workspace) -> dict:
+    """Verify and record the raw input files (relative path + sha256)."""
+    return record_inputs.run(params, ws)
 
 
 @task(name="sample_few_shot")

@@ -69,8 +69,12 @@ def data_workspace(tmp_path_factory, small_params):
 
 
 def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run the installed ``fsmc`` console script in ``cwd``."""
+    """Run the installed ``fsmc`` console script in ``cwd``, with the project's default MLflow store there.
+
+    ``mlflow.set_tracking_uri`` in a test exports MLFLOW_TRACKING_URI; a CLI run must not inherit it.
+    """
     fsmc = Path(sys.executable).with_name("fsmc")
+    inherited = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     return subprocess.run(
-        [str(fsmc), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        [str(fsmc), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**inherited, **(env or {})}
     )

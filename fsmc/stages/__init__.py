@@ -4,9 +4,10 @@ The same ``run`` is wrapped by a Prefect task (``tasks/``) and called by its DVC
 stage (``python -m fsmc.stages NAME``), so there is one implementation.
 """
 
-from fsmc.stages import compress, curate_ood, evaluate, recover, sample_few_shot, teacher, validate
+from fsmc.stages import compress, curate_ood, evaluate, record_inputs, recover, sample_few_shot, teacher, validate
 
 STAGES = {
+    "record_inputs": record_inputs.run,
     "sample_few_shot": sample_few_shot.run,
     "curate_ood": curate_ood.run,
     "validate": validate.run,

@@ -11,7 +11,7 @@ from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
 from fsmc.recover.loop import RecoveryData, recover
-from fsmc.stages.inputs import few_shot_set, ood_set
+from fsmc.stages.reading import few_shot_set, ood_set
 from fsmc.stages.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
 

@@ -20,7 +20,7 @@ from fsmc.data.validation import (
     run_suite,
 )
 from fsmc.data.sources import load_ood_pool
-from fsmc.stages.inputs import few_shot_set, ood_set
+from fsmc.stages.reading import few_shot_set, ood_set
 from fsmc.stages.workspace import Workspace
 
 

@@ -16,6 +16,10 @@ class Workspace:
         return Path(self.root, *parts)
 
     @property
+    def input_sources(self) -> Path:
+        return self._p("inputs", "sources.json")
+
+    @property
     def few_shot_manifest(self) -> Path:
         return self._p("few_shot", "manifest.csv")
 

@@ -1,0 +1,48 @@
+"""Stage ``record_inputs``: which raw files (data, OOD pool, teacher weights) a pipeline reads, by sha256.
+
+The raw files live outside the repo (``--data-dir`` / ``--model-dir``), so they
+are not copied into DVC; this record names each by its path relative to its
+folder and its verified sha256, and every stage that reads raw files depends on
+it. A changed known file is refused at load time (its sha256 is pinned in
+``fsmc.data.checksums`` / ``fsmc.models.registry``), so the record only changes
+when the choice of inputs does.
+"""
+
+from __future__ import annotations
+
+from fsmc.atomic import write_json
+from fsmc.config import Params
+from fsmc.data.checksums import KNOWN_DATA
+from fsmc.models.registry import PRETRAINED
+from fsmc.preflight import check_inputs
+from fsmc.stages.workspace import Workspace
+
+_FILES = {
+    "cifar10": ["cifar10/train.npz", "cifar10/test.npz", "cifar10/classes.json"],
+    "tinyimagenet": [
+        "tinyimagenet/val.npz",
+        "tinyimagenet/train_subset.npz",
+        "tinyimagenet/classes.json",
+        "tinyimagenet/cifar10_overlap.json",
+    ],
+}
+
+
+def run(params: Params, ws: Workspace) -> dict:
+    """Verify every raw input and write ``inputs/sources.json``."""
+    check_inputs(params)
+    pool = params.data.resolved_ood_pool
+    files = [{"file": f, "sha256": KNOWN_DATA[f]} for f in _FILES.get(params.data.dataset, []) + _FILES.get(pool, [])]
+    record = {
+        "dataset": params.data.dataset,
+        "ood_pool": pool,
+        "data_files": files,
+        "embedded": [name for name in (params.data.dataset, pool) if name in ("digits", "photo-patches")],
+        "teacher_weights": (
+            {"file": PRETRAINED[params.data.teacher].file, "sha256": PRETRAINED[params.data.teacher].sha256}
+            if params.data.teacher in PRETRAINED
+            else None
+        ),
+    }
+    write_json(ws.input_sources, record)
+    return record

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fsmc.models.base import ClassifierNet
+
 
 class PadShortcut(nn.Module):
     """Option A: take every other pixel, zero-pad ``pad`` channels on each side.
@@ -51,7 +53,7 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class CifarResNet(nn.Module):
+class CifarResNet(ClassifierNet):
     """ResNet-(6n+2) for 32x32 images."""
 
     def __init__(self, depth: int = 56, num_classes: int = 10, in_channels: int = 3):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fsmc.models.base import ClassifierNet
 
-class SmallCNN(nn.Module):
+
+class SmallCNN(ClassifierNet):
     """conv-bn-relu x2, 2x2 max-pool, conv-bn-relu, global average pool, linear.
 
     Args:
@@ -32,14 +34,6 @@ class SmallCNN(nn.Module):
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(w3, num_classes)
-
-    @property
-    def classifier(self) -> nn.Module:
-        return self.fc
-
-    def pruning_ignored_layers(self) -> list[nn.Module]:
-        """Only the classifier: its outputs are the classes."""
-        return [self.fc]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature map before global pooling."""

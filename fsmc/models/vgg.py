@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fsmc.models.base import ClassifierNet
+
 CONFIG_16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
-class CifarVGG(nn.Module):
+class CifarVGG(ClassifierNet):
     """VGG-16-BN: 13 conv-bn-relu layers, 5 max-pools, a 512-512-classes classifier."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3):
@@ -24,14 +26,6 @@ class CifarVGG(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(inplace=True))
         self.fc = nn.Linear(512, num_classes)
-
-    @property
-    def classifier(self) -> nn.Module:
-        return self.fc
-
-    def pruning_ignored_layers(self) -> list[nn.Module]:
-        """Only the classifier: every conv's output channels may be pruned."""
-        return [self.fc]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature map before flattening (1x1 after the last pool)."""

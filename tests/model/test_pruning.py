@@ -39,3 +39,15 @@ def test_model_takes_images_in_unit_range_and_normalises_inside():
     model = build(trained_here_spec("digits-cnn", 1, 10, [0.5], [0.25])).eval()
     images = torch.rand(2, 1, 8, 8)
     assert torch.allclose(model(images), model.net((images - 0.5) / 0.25))
+
+
+def test_vgg16_bn_has_the_cifar_cost_and_prunes_every_conv():
+    from fsmc.models.registry import IMAGENET_MEAN, IMAGENET_STD
+
+    vgg = build({"arch": "cifar-vgg16-bn", "kwargs": {"num_classes": 10}, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}).eval()
+    example = torch.rand(2, 3, 32, 32)
+    cost = model_cost(vgg, example)
+    assert 310e6 < cost.macs < 320e6  # about 314 M MACs, as counted in notes/stack.md
+    pruned = prune_channels(vgg, example, ratio=0.5)
+    assert model_cost(pruned, example).macs < 0.3 * cost.macs
+    assert pruned(example).shape == (2, 10)

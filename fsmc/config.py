@@ -50,6 +50,11 @@ class DataParams:
         return DEFAULT_OOD_POOLS[self.dataset] if self.ood_pool == "auto" else self.ood_pool
 
 
+def teachers_for(dataset: str) -> tuple[str, ...]:
+    """Teachers valid for ``dataset``; a user's image folder gets a CNN trained here."""
+    return ("small-cnn",) if dataset.startswith("folder:") else TEACHERS.get(dataset, ())
+
+
 @dataclass(frozen=True)
 class SampleParams:
     """Few-shot, class-imbalanced sampling of the training split."""
@@ -240,8 +245,17 @@ def parse_budget(budget: str) -> tuple[str, float]:
 def validate(params: Params) -> Params:
     """Check every value's range; return ``params`` unchanged or raise :class:`FsmcError`."""
     d, s, r = params.data, params.sample_few_shot, params.recover
-    _check(d.dataset in DATASETS, f"data.dataset={d.dataset!r} is unknown; valid datasets: {', '.join(DATASETS)}.")
-    teachers = TEACHERS[d.dataset]
+    _check(
+        d.dataset in DATASETS or d.dataset.startswith("folder:"),
+        f"data.dataset={d.dataset!r} is unknown; valid datasets: {', '.join(DATASETS)}, or folder:PATH "
+        "(PATH/train/<class>/ and PATH/test/<class>/ of PNG/JPEG images).",
+    )
+    _check(
+        d.ood_pool != "auto" or d.dataset in DEFAULT_OOD_POOLS,
+        f"data.ood_pool=auto has no default for data.dataset={d.dataset!r}; name a pool: "
+        f"{', '.join(OOD_POOLS[1:])}, or folder:PATH.",
+    )
+    teachers = teachers_for(d.dataset)
     _check(
         d.teacher in teachers,
         f"data.teacher={d.teacher!r} does not exist for dataset {d.dataset!r}; valid teachers: {', '.join(teachers)}.",

@@ -2,6 +2,7 @@
 
 * ``digits``: sklearn's bundled digits (embedded, no files).
 * ``cifar10``: ``<data dir>/cifar10/{train,test}.npz`` + ``classes.json`` (sha256-verified).
+* ``folder:PATH``: a user's images, ``PATH/{train,test}/<class>/*.png|jpg`` (32x32 RGB after a box resize).
 * OOD pools: ``photo-patches`` (embedded), ``tinyimagenet`` (``val.npz`` then
   ``train_subset.npz``, concatenated; the classes in ``cifar10_overlap.json`` are
   marked for exclusion), or ``folder:PATH`` (a user's class sub-folders of images).
@@ -50,7 +51,21 @@ def load_dataset(data: DataParams) -> LabelledDataset:
         return load_digits_dataset(data.test_fraction, data.split_seed)
     if data.dataset == "cifar10":
         return _cifar10()
+    if data.dataset.startswith("folder:"):
+        return _folder_dataset(Path(data.dataset.removeprefix("folder:")))
     raise FsmcError(f"data.dataset={data.dataset!r} is unknown; valid datasets: digits, cifar10.")
+
+
+@lru_cache(maxsize=4)
+def _folder_dataset(root: Path) -> LabelledDataset:
+    classes, train = read_image_folder(root / "train")
+    test_classes, test = read_image_folder(root / "test")
+    if test_classes != classes:
+        raise FsmcError(
+            f"{root}/test has classes {list(test_classes)} but {root}/train has {list(classes)}; "
+            "both must hold the same class sub-folders."
+        )
+    return LabelledDataset(name=root.name, classes=classes, train=train, test=test)
 
 
 @lru_cache(maxsize=2)

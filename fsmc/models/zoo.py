@@ -26,11 +26,11 @@ def build(spec: dict[str, Any]) -> NormalizedClassifier:
 
 def trained_here_spec(teacher: str, in_channels: int, num_classes: int, mean: list[float], std: list[float]) -> dict[str, Any]:
     """The builder spec of a named teacher."""
-    if teacher == "digits-cnn":
+    if teacher in ("digits-cnn", "small-cnn"):
         return {
             "arch": "small-cnn",
             "kwargs": {"in_channels": in_channels, "num_classes": num_classes},
             "mean": mean,
             "std": std,
         }
-    raise FsmcError(f"Unknown teacher {teacher!r}; valid teachers: digits-cnn.")
+    raise FsmcError(f"Unknown teacher {teacher!r} to train here; valid: digits-cnn, small-cnn.")

@@ -173,6 +173,26 @@ def run(
 
 
 @app.command()
+def methods() -> None:
+    """List the recovery methods (and the OE-FSMC plug-in that works on each)."""
+    from fsmc.recover.methods import METHODS
+
+    table = Table(title="recovery methods (--set method=NAME; add --set oe=true for the OE-FSMC plug-in)")
+    for column in ("method", "what it does", "paper", "teacher"):
+        table.add_column(column)
+    for method in METHODS.values():
+        table.add_row(method.name, method.summary, method.paper, "soft targets" if method.needs_teacher else "-")
+    table.add_row(
+        "+oe (oe=true)",
+        "OE-FSMC: OOD images with labels drawn from the complementary prior Gamma, class weights w_c, "
+        "joint ID+OOD distillation, early stopping on a held-out few-shot slice",
+        "Wu et al., OE-FSMC, Pattern Recognition Letters 2026 (reconstructed)",
+        "on any method",
+    )
+    Console().print(table)
+
+
+@app.command()
 def params(
     set_: Annotated[list[str], typer.Option("--set", help="Override a parameter: section.key=value or key=value.")] = [],  # noqa: B006
     params_file: Annotated[Path, typer.Option("--params")] = Path("params.yaml"),

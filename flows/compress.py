@@ -55,7 +55,7 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str) -> dict[str
         "classes": evaluation["classes"],
         "minority_classes": evaluation["minority_class_names"],
         "few_shot_counts": evaluation["few_shot_counts"],
-        "method": p.recover.method,
+        "method": p.recover.label,
         "workspace": str(ws.root),
         "wall_seconds": round(time.perf_counter() - started, 3),
         "mlflow_run_id": registered["run_id"],

@@ -31,7 +31,8 @@ DEFAULT_OOD_POOLS = {"digits": "photo-patches", "cifar10": "tinyimagenet"}
 OOD_POOLS = ("auto", "photo-patches", "tinyimagenet")
 PROFILES = ("exp", "step")
 IMPORTANCES = ("l1",)
-RECOVERY_METHODS = ("kd", "oe-kd")
+# Recovery methods (fsmc.recover.methods); "oe-kd" is kd with the OE-FSMC plug-in (recover.oe=true).
+RECOVERY_METHODS = ("bp", "kd", "oe-kd")
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ class CompressParams:
 class RecoverParams:
     """Few-sample accuracy recovery of the compressed student."""
 
-    method: str = "oe-kd"  # kd: Hinton KD on the few-shot set; oe-kd: + the OE-FSMC OOD plug-in
+    method: str = "oe-kd"  # bp (CE fine-tune), kd (Hinton KD); oe-kd = kd with oe=true
+    oe: bool = False  # the OE-FSMC plug-in on top of the method: OOD images, Gamma labels, w_c, early stopping
     steps: int = 400  # optimiser steps (an upper bound when early stopping is on)
     batch_size: int = 32  # in-distribution images per step
     ood_batch_size: int = 64  # OOD images per step (oe-kd only)
@@ -110,6 +112,21 @@ class RecoverParams:
     eval_every: int = 20  # steps between early-stopping checks
     patience: int = 5  # checks without improvement before stopping
     seed: int = 0
+
+    @property
+    def base_method(self) -> str:
+        """The method without the plug-in (``oe-kd`` -> ``kd``)."""
+        return "kd" if self.method == "oe-kd" else self.method
+
+    @property
+    def uses_oe(self) -> bool:
+        """Whether the OE-FSMC plug-in is on (``oe=true`` or ``method=oe-kd``)."""
+        return self.oe or self.method == "oe-kd"
+
+    @property
+    def label(self) -> str:
+        """How runs name the recovery: ``kd``, ``kd+oe``, ``bp+oe``..."""
+        return f"{self.base_method}+oe" if self.uses_oe else self.base_method
 
 
 @dataclass(frozen=True)

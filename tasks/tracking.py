@@ -71,7 +71,8 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     tags = {
         "teacher": params.data.teacher,
         "dataset": params.data.dataset,
-        "method": params.recover.method,
+        "method": params.recover.label,
+        "oe": str(params.recover.uses_oe).lower(),
         "few_shot_manifest_sha256": sha256_file(ws.few_shot_manifest),
         "ood_manifest_sha256": sha256_file(ws.ood_manifest),
         "git_commit": git_commit(),

@@ -1,13 +1,13 @@
-"""The recovery training loop: Hinton KD, optionally with the OE-FSMC OOD plug-in.
+"""The recovery training loop for logit methods (``fsmc.recover.methods``), with the OE-FSMC plug-in.
 
-``kd`` (Hinton et al. 2015) on the few-shot set::
+A method gives the weights of its two terms (``bp``: 0 and 1; ``kd``: alpha and 1 - alpha)::
 
-    L = alpha * T^2 * KL(t || s)  +  (1 - alpha) * CE(s(x), y)
+    L = d * T^2 * KL(t || s)  +  l * CE(s(x), y)
 
-``oe-kd`` (OE-FSMC, reconstructed as in notes/papers.md §1.3)::
+With the OE-FSMC plug-in (``recover.oe``, reconstructed as in notes/papers.md §1.3)::
 
-    L = alpha * T^2 * KL(t || s) over ID ∪ OOD           (joint distillation)
-      + (1 - alpha) * [ CE(s(x), y) + lambda_ood * CE_w(s(x~), y~) ]
+    L = d * T^2 * KL(t || s) over ID ∪ OOD                (joint distillation)
+      + l * [ CE(s(x), y) + lambda_ood * CE_w(s(x~), y~) ]
 
 with ``y~`` re-drawn from the complementary distribution Gamma every batch and
 ``w`` the class-dependent weights (``fsmc.recover.complementary``). Early
@@ -36,6 +36,7 @@ from fsmc.config import RecoverParams
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.recover.complementary import class_prior, class_weights, complementary_distribution, draw_ood_labels
 from fsmc.recover.losses import distillation_loss, weighted_cross_entropy
+from fsmc.recover.methods import METHODS
 from fsmc.runtime import pick_device, predict_logits, seed_everything
 
 
@@ -102,7 +103,9 @@ def recover(student: NormalizedClassifier, data: RecoveryData, params: RecoverPa
     Returns:
         The recovered student (eval mode, CPU) and a :class:`RecoveryReport`.
     """
-    use_oe = params.method == "oe-kd"
+    method = METHODS[params.base_method]
+    distill_weight, label_weight = method.distill_weight(params), method.label_weight(params)
+    use_oe = params.uses_oe
     generator = seed_everything(params.seed)
     device = pick_device()
     student = copy.deepcopy(student).to(device)
@@ -131,7 +134,7 @@ def recover(student: NormalizedClassifier, data: RecoveryData, params: RecoverPa
     ood_stream = _batches(len(ood_images), params.ood_batch_size, generator) if len(ood_images) else None
 
     report = RecoveryReport(
-        method=params.method,
+        method=params.label,
         steps_run=0,
         best_step=params.steps,
         train_size=len(train_pos),
@@ -141,7 +144,7 @@ def recover(student: NormalizedClassifier, data: RecoveryData, params: RecoverPa
         class_weights=[round(v, 6) for v in weights.cpu().tolist()] if use_oe else [],
     )
     best_loss, best_state, checks_without_gain = float("inf"), None, 0
-    progress = tqdm(range(1, params.steps + 1), desc=f"recover ({params.method})", unit="step", leave=False, disable=None)
+    progress = tqdm(range(1, params.steps + 1), desc=f"recover ({params.label})", unit="step", leave=False, disable=None)
     for step in progress:
         student.train()
         batch = next(id_stream)
@@ -158,7 +161,7 @@ def recover(student: NormalizedClassifier, data: RecoveryData, params: RecoverPa
             s_id = student(x)
             kd = distillation_loss(s_id, t_logits, params.temperature)
             label_term = F.cross_entropy(s_id, y)
-        loss = params.alpha * kd + (1 - params.alpha) * label_term
+        loss = distill_weight * kd + label_weight * label_term
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -34,7 +34,7 @@ def run(params: Params, ws: Workspace) -> dict:
         teacher_ood_logits=ood_out["logits"].reshape(len(ood_images), dataset.num_classes),
     )
     recovered, report = recover(student, data, params.recover)
-    save_checkpoint(ws.student_model, recovered, spec, meta={**meta, "recovery": params.recover.method})
+    save_checkpoint(ws.student_model, recovered, spec, meta={**meta, "recovery": params.recover.label})
     summary = dataclasses.asdict(report)
     write_json(ws.recover_summary, summary)
     # Cache hits are reported to the caller but kept out of the file, so reruns stay byte-identical.

@@ -55,3 +55,14 @@ def test_wrong_type_in_yaml_is_refused(tmp_path):
 def test_unknown_section_is_refused():
     with pytest.raises(FsmcError, match="Unknown section 'trainer'"):
         params_from_dict({"trainer": {"epochs": 3}})
+
+
+def test_oe_plug_in_applies_to_any_method_and_oe_kd_stays_an_alias():
+    plain = load_params(None, ["method=bp"]).recover
+    plugged = load_params(None, ["method=bp", "oe=true"]).recover
+    alias = load_params(None, ["method=oe-kd"]).recover
+    assert (plain.label, plain.uses_oe) == ("bp", False)
+    assert (plugged.label, plugged.uses_oe) == ("bp+oe", True)
+    assert (alias.base_method, alias.uses_oe, alias.label) == ("kd", True, "kd+oe")
+    with pytest.raises(FsmcError, match="'maybe' is not a valid bool"):
+        load_params(None, ["oe=maybe"])

@@ -35,3 +35,4 @@ def test_error_inside_the_flow_reaches_the_user_cleanly(tmp_path):
     assert "asks for 100000 images but the pool has only" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs/x/ood/manifest.csv").exists()
+

@@ -32,14 +32,15 @@ def _test_accuracy(path, params) -> float:
     return float((predictions == torch.from_numpy(dataset.test.labels)).float().mean())
 
 
-@pytest.mark.parametrize("method", ["kd", "oe-kd"])
-def test_recovery_beats_the_unrecovered_pruned_student(pruned_workspace, small_params, method):
-    params = dataclasses.replace(small_params, recover=dataclasses.replace(small_params.recover, method=method))
+@pytest.mark.parametrize(("method", "oe"), [("kd", False), ("oe-kd", False), ("bp", False), ("bp", True)])
+def test_recovery_beats_the_unrecovered_pruned_student(pruned_workspace, small_params, method, oe):
+    params = dataclasses.replace(small_params, recover=dataclasses.replace(small_params.recover, method=method, oe=oe))
     report = recover.run(params, pruned_workspace)
     pruned = _test_accuracy(pruned_workspace.pruned_model, params)
     recovered = _test_accuracy(pruned_workspace.student_model, params)
     assert recovered > pruned + 0.05, (pruned, recovered)
-    if method == "oe-kd":
+    assert report["method"] == params.recover.label
+    if params.recover.uses_oe:
         assert report["ood_size"] > 0 and report["holdout_size"] > 0
         assert report["holdout_curve"], "early stopping never checked the held-out slice"
         assert report["best_step"] <= report["steps_run"]

@@ -1,0 +1,12 @@
+"""`fsmc methods`: what a user can pick by name."""
+
+from __future__ import annotations
+
+from tests.conftest import run_cli
+
+
+def test_methods_lists_every_recovery_method_and_the_plug_in(tmp_path):
+    result = run_cli(["methods"], cwd=tmp_path)
+    assert result.returncode == 0
+    for name in ("bp", "kd", "+oe"):
+        assert name in result.stdout

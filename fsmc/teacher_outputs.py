@@ -32,12 +32,10 @@ def _compute(teacher: NormalizedClassifier, images: torch.Tensor, with_features:
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size].to(device)
+            # Logits from the model's own forward: heads differ (VGG has hidden layers after pooling).
+            logits.append(teacher(batch).float().cpu())
             if with_features:
-                feature_map = teacher.forward_features(batch)
-                features.append(feature_map.float().cpu())
-                logits.append(teacher.net.classifier(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(feature_map, 1), 1)).float().cpu())
-            else:
-                logits.append(teacher(batch).float().cpu())
+                features.append(teacher.forward_features(batch).float().cpu())
     teacher.cpu()
     empty = torch.empty(0)
     return {

@@ -51,3 +51,20 @@ def test_vgg16_bn_has_the_cifar_cost_and_prunes_every_conv():
     pruned = prune_channels(vgg, example, ratio=0.5)
     assert model_cost(pruned, example).macs < 0.3 * cost.macs
     assert pruned(example).shape == (2, 10)
+
+
+def test_teacher_outputs_are_cached_and_match_a_fresh_forward(tmp_path):
+    from fsmc.teacher_outputs import teacher_outputs
+
+    torch.manual_seed(0)
+    model = build(SPEC).eval()
+    path = tmp_path / "teacher.pt"
+    save_checkpoint(path, model, SPEC)
+    images = torch.rand(5, 1, 8, 8)
+    first, hit_first = teacher_outputs(path, model, images, "five-images", with_features=True)
+    again, hit_again = teacher_outputs(path, model, images, "five-images", with_features=True)
+    assert (hit_first, hit_again) == (False, True)
+    with torch.no_grad():
+        assert torch.allclose(first["logits"], model(images), atol=1e-6)
+        assert first["features"].shape == model.forward_features(images).shape
+    assert torch.equal(first["logits"], again["logits"])

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -161,9 +162,14 @@ def run(
     _hide_user_errors_in_prefect_logs()
 
     target = workspace or _default_workspace()
+    existed = target.exists()
     try:
         result = compress_flow(params=params.to_dict(), workspace=str(target))
     except FsmcError as error:
+        # Some input problems only show once the flow runs (e.g. a pool too small after curation):
+        # a run folder this command created holds nothing but a failed run's leftovers.
+        if not existed:
+            shutil.rmtree(target, ignore_errors=True)
         _fail(error)
     if as_json:
         sys.stdout.flush()

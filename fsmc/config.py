@@ -12,6 +12,7 @@ name is unique across sections, just ``key`` (``--set method=kd``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -217,9 +218,14 @@ def _coerce(section: str, key: str, value: Any, target: type) -> Any:
                 if lowered in ("false", "0", "no"):
                     return False
                 raise ValueError
-            return target(text)
+            converted = target(text)
+            if target is float and not math.isfinite(converted):
+                raise ValueError
+            return converted
         except ValueError:
             raise FsmcError(f"{where}={value!r} is not a valid {target.__name__}; give a {target.__name__} value.") from None
+    if target is float and isinstance(value, float) and not math.isfinite(value):
+        raise FsmcError(f"{where}={value!r} is not a finite number; give a finite float.")
     if target is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if target is str and isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -7,6 +7,8 @@ runs in the same process.
 
 from __future__ import annotations
 
+import os
+
 from fsmc.config import Params
 from fsmc.data.checksums import verify
 from fsmc.data.sources import load_dataset, load_ood_pool
@@ -28,8 +30,9 @@ def check_inputs(params: Params) -> None:
         path = model_dir() / entry.file
         if path.is_file():
             verify(path, entry.sha256, f"teacher {entry.name!r}")
-        elif entry.url is None:
+        elif entry.url is None or os.environ.get("FSMC_ALLOW_DOWNLOAD") != "1":
+            how = f", or set FSMC_ALLOW_DOWNLOAD=1 to fetch it from {entry.url}" if entry.url else ""
             raise FsmcError(
                 f"Missing weights for teacher {entry.name!r}: expected {path}. Point FSMC_MODEL_DIR or --model-dir "
-                f"at the folder holding {entry.file}."
+                f"at the folder holding {entry.file}{how}."
             )

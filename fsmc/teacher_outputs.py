@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 from pathlib import Path
 
 import torch
 
-from fsmc.cache import cached_file
+import fsmc.data.images
+import fsmc.models.checkpoint
+import fsmc.models.normalized
+from fsmc.cache import cache_key, cached_file
 from fsmc.data.checksums import file_sha256
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.runtime import pick_device
+
+
+# How images become tensors and tensors become outputs: editing any of these invalidates the cache.
+_OUTPUT_CODE = [fsmc.data.images, fsmc.models.normalized, fsmc.models.checkpoint]
 
 
 def images_key(hashes: list[str]) -> str:
@@ -49,10 +57,14 @@ def teacher_outputs(
 ) -> tuple[dict[str, torch.Tensor], bool]:
     """Logits (and, if asked, pre-pooling feature maps) of the teacher on ``images``.
 
+    The key is the checkpoint's sha256, the ordered image hashes, and the source of
+    this module and of the modules that turn images into outputs.
+
     Returns:
         (outputs, hit): the tensors and whether they came from the cache.
     """
-    key = hashlib.sha256(f"{file_sha256(teacher_path)}|{key_of_images}|features={with_features}|v1".encode()).hexdigest()
+    inputs = {"teacher": file_sha256(teacher_path), "images": key_of_images, "features": with_features}
+    key = cache_key(inputs, [*_OUTPUT_CODE, sys.modules[__name__]])
 
     def produce(tmp: Path) -> None:
         buffer = io.BytesIO()

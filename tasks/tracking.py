@@ -24,10 +24,13 @@ SUMMARY_METRICS = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_cl
 
 
 def git_commit() -> str:
-    """The current git commit (``+dirty`` when the tree has changes), or ``unknown``."""
+    """The git commit of the fsmc code that ran (``+dirty`` with local changes), or ``unknown`` outside a checkout."""
+    code = Path(fsmc.__file__).parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=code, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "."], cwd=code.parent, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{commit}+dirty" if dirty else commit

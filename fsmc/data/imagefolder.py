@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from fsmc.data.images import ImageSet
 from fsmc.errors import FsmcError
@@ -29,11 +29,14 @@ def read_image_folder(root: Path, size: int = 32) -> tuple[tuple[str, ...], Imag
         for file in sorted((root / name).iterdir()):
             if file.suffix.lower() not in EXTENSIONS:
                 continue
-            with Image.open(file) as image:
-                rgb = image.convert("RGB")
-                if rgb.size != (size, size):
-                    rgb = rgb.resize((size, size), Image.Resampling.BOX)
-                images.append(np.asarray(rgb, dtype=np.uint8))
+            try:
+                with Image.open(file) as image:
+                    rgb = image.convert("RGB")
+                    if rgb.size != (size, size):
+                        rgb = rgb.resize((size, size), Image.Resampling.BOX)
+                    images.append(np.asarray(rgb, dtype=np.uint8))
+            except (OSError, UnidentifiedImageError) as error:
+                raise FsmcError(f"{file} is not a readable PNG/JPEG image ({error}); remove or replace it.") from None
             labels.append(label)
     if not images:
         raise FsmcError(f"{root} holds no PNG or JPEG images under its class folders.")

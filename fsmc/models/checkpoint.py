@@ -42,7 +42,7 @@ def _resize_to(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
             module.out_channels, module.in_channels = weight.shape[0], weight.shape[1] * module.groups
         elif isinstance(module, nn.Linear):
             module.out_features, module.in_features = weight.shape
-        elif isinstance(module, nn.BatchNorm2d):
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):  # BatchNorm1d/2d
             module.num_features = weight.shape[0]
         else:
             continue

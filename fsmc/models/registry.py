@@ -8,6 +8,7 @@ file is missing and ``FSMC_ALLOW_DOWNLOAD=1``, it is fetched from its URL first
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import urllib.request
@@ -90,8 +91,15 @@ def _fetch(entry: PretrainedTeacher, path: Path) -> None:
             f"Missing weights for teacher {entry.name!r}: expected {path} (sha256 {entry.sha256}). "
             f"Point FSMC_MODEL_DIR or --model-dir at the folder holding {entry.file}{how}."
         )
-    with urllib.request.urlopen(entry.url, timeout=60) as response:  # noqa: S310 (fixed https URL)
-        write_bytes(path, response.read())
+    try:
+        with urllib.request.urlopen(entry.url, timeout=60) as response:  # noqa: S310 (fixed https URL)
+            payload = response.read()
+    except OSError as error:  # URLError, timeouts, refused connections
+        raise FsmcError(f"Could not download teacher {entry.name!r} from {entry.url}: {error}.") from None
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != entry.sha256:  # never leave a bad download where the next run would find it
+        raise FsmcError(f"Download of {entry.url} has sha256 {actual}, expected {entry.sha256}; nothing was saved.")
+    write_bytes(path, payload)
 
 
 def load_state_dict_checked(model: torch.nn.Module, state: dict[str, torch.Tensor], source: object) -> None:

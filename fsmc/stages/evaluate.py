@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 
@@ -60,11 +63,14 @@ def run(params: Params, ws: Workspace) -> dict:
         "student": student,
     }
     write_json(ws.metrics, metrics)
-    rows = ["class,name,shots,teacher_acc,student_acc,gap"] + [
-        f"{c},{name},{few_shot['counts'][c]},{teacher['per_class'][c]:.6f},{student['per_class'][c]:.6f},"
-        f"{student['per_class_gap'][c]:.6f}"
-        for c, name in enumerate(dataset.classes)
-    ]
-    write_text(ws.per_class_table, "\n".join(rows) + "\n")
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")  # quotes class names that hold commas
+    writer.writerow(["class", "name", "shots", "teacher_acc", "student_acc", "gap"])
+    for c, name in enumerate(dataset.classes):
+        writer.writerow(
+            [c, name, few_shot["counts"][c]]
+            + [f"{v:.6f}" for v in (teacher["per_class"][c], student["per_class"][c], student["per_class_gap"][c])]
+        )
+    write_text(ws.per_class_table, table.getvalue())
     per_class_chart(ws.per_class_chart, list(dataset.classes), teacher["per_class"], student["per_class"], minority)
     return metrics

@@ -11,7 +11,11 @@ import dataclasses
 import shutil
 
 import fsmc.data.embedded
+import fsmc.data.images
+import fsmc.models.checkpoint
 import fsmc.models.cifar_resnet
+import fsmc.models.normalized
+import fsmc.runtime
 import fsmc.models.small_cnn
 import fsmc.models.zoo
 import fsmc.train.teacher
@@ -22,10 +26,21 @@ from fsmc.data.sources import load_dataset
 from fsmc.models.checkpoint import save_checkpoint
 from fsmc.models.registry import PRETRAINED, load_pretrained
 from fsmc.stages.workspace import Workspace
+from fsmc.teacher_outputs import images_key
 from fsmc.train.teacher import adapt_teacher, train_teacher
 
 # Modules whose code determines the weights: editing one invalidates the cache.
-_RECIPE_CODE = [fsmc.train.teacher, fsmc.models.small_cnn, fsmc.models.cifar_resnet, fsmc.models.zoo, fsmc.data.embedded]
+_RECIPE_CODE = [
+    fsmc.train.teacher,
+    fsmc.models.small_cnn,
+    fsmc.models.cifar_resnet,
+    fsmc.models.zoo,
+    fsmc.models.normalized,
+    fsmc.models.checkpoint,
+    fsmc.data.embedded,
+    fsmc.data.images,
+    fsmc.runtime,
+]
 
 
 def _recipe(params: Params) -> dict:
@@ -33,7 +48,10 @@ def _recipe(params: Params) -> dict:
     if params.data.teacher in PRETRAINED:
         entry = PRETRAINED[params.data.teacher]
         return {"pretrained": entry.name, "sha256": entry.sha256, "adapt_epochs": t.adapt_epochs, "adapt_lr": t.adapt_lr, "seed": t.seed}
-    return {"data": dataclasses.asdict(params.data), "epochs": t.epochs, "lr": t.lr, "batch_size": t.batch_size, "seed": t.seed}
+    recipe = {"data": dataclasses.asdict(params.data), "epochs": t.epochs, "lr": t.lr, "batch_size": t.batch_size, "seed": t.seed}
+    if params.data.dataset.startswith("folder:"):  # a user's folder can change under the same path
+        recipe["train_images"] = images_key(load_dataset(params.data).train.hashes())
+    return recipe
 
 
 def run(params: Params, ws: Workspace) -> dict:

@@ -37,6 +37,8 @@ def test_overrides_accept_section_key_and_unique_leaf():
         ("k_max=ten", "'ten'"),
         ("seed=1", "ambiguous"),
         ("budget=lots", "'lots'"),
+        ("temperature=inf", "temperature='inf'"),
+        ("recover.lr=nan", "recover.lr='nan'"),
     ],
 )
 def test_bad_values_are_refused_naming_the_value(override, named):

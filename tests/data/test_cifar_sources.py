@@ -63,10 +63,12 @@ def test_cifar_manifests_are_byte_identical_on_rerun(cifar_workspace, cifar_para
     assert again.ood_manifest.read_bytes() == ws.ood_manifest.read_bytes()
 
 
-def test_near_id_filter_drops_images_the_teacher_is_sure_about(cifar_workspace, cifar_params):
+def test_near_id_filter_drops_images_the_teacher_is_sure_about(cifar_workspace, cifar_params, tmp_path):
     import dataclasses
 
-    ws, plain = cifar_workspace
+    shared, plain = cifar_workspace
+    shutil.copytree(shared.root, tmp_path / "ws")  # the module's workspace stays as other tests expect it
+    ws = Workspace(tmp_path / "ws")
     strict = dataclasses.replace(cifar_params, curate_ood=dataclasses.replace(cifar_params.curate_ood, near_id_threshold=0.9))
     summary = curate_ood.run(strict, ws)
     assert summary["near_id_removed"] > 0

@@ -34,5 +34,5 @@ def test_error_inside_the_flow_reaches_the_user_cleanly(tmp_path):
     assert result.returncode == 2
     assert "asks for 100000 images but the pool has only" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "runs/x/ood/manifest.csv").exists()
+    assert not (tmp_path / "runs/x").exists(), "a failed run must not leave a half-written run folder"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import mlflow
@@ -54,7 +55,7 @@ def test_registered_model_comes_back_from_the_registry_and_predicts(first_run, p
     assert registered.run_id == first_run["mlflow_run_id"]
     assert registered.tags["teacher"] == "digits-cnn"
     assert len(registered.tags["few_shot_manifest_sha256"]) == 64
-    assert registered.tags["git_commit"]
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", registered.tags["git_commit"]), registered.tags["git_commit"]
     run = client.get_run(first_run["mlflow_run_id"])
     assert run.data.metrics["student.top1"] == pytest.approx(first_run["student"]["top1"])
     assert "student.class_acc.0" in run.data.metrics

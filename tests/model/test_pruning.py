@@ -53,6 +53,18 @@ def test_vgg16_bn_has_the_cifar_cost_and_prunes_every_conv():
     assert pruned(example).shape == (2, 10)
 
 
+def test_pruned_vgg_with_batchnorm1d_head_round_trips(tmp_path):
+    from fsmc.models.registry import IMAGENET_MEAN, IMAGENET_STD
+
+    spec = {"arch": "cifar-vgg16-bn", "kwargs": {"num_classes": 10}, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    pruned = prune_channels(build(spec).eval(), torch.rand(2, 3, 32, 32), ratio=0.5)
+    assert pruned.net.head[1].num_features < 512  # the head's BatchNorm1d was pruned too
+    save_checkpoint(tmp_path / "vgg.pt", pruned, spec)
+    loaded, _, _ = load_checkpoint(tmp_path / "vgg.pt")
+    images = torch.rand(3, 3, 32, 32)
+    assert torch.equal(loaded(images), pruned.eval()(images))
+
+
 def test_teacher_outputs_are_cached_and_match_a_fresh_forward(tmp_path):
     from fsmc.teacher_outputs import teacher_outputs
 

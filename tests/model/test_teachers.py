@@ -77,3 +77,14 @@ def test_resnet56_inner_channel_pruning_keeps_block_outputs(shared_data):
     before, after = model_cost(teacher, example), model_cost(student, example)
     assert 0.45 < after.macs / before.macs < 0.55
     assert student(example).shape == (2, 10)
+
+
+def test_preflight_refuses_missing_public_weights_unless_downloads_are_allowed(tmp_path, monkeypatch):
+    from fsmc.config import load_params
+    from fsmc.preflight import check_inputs
+
+    monkeypatch.setenv("FSMC_MODEL_DIR", str(tmp_path))
+    monkeypatch.delenv("FSMC_ALLOW_DOWNLOAD", raising=False)
+    params = load_params(None, ["dataset=cifar10", "teacher=resnet56"])
+    with pytest.raises(FsmcError, match="FSMC_ALLOW_DOWNLOAD=1 to fetch it from https://github.com/akamaster"):
+        check_inputs(params)

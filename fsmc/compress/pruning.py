@@ -32,6 +32,13 @@ def model_cost(model: torch.nn.Module, example: torch.Tensor) -> ModelCost:
     return ModelCost(int(macs), int(params))
 
 
+def channel_counts(teacher: torch.nn.Module, student: torch.nn.Module) -> dict[str, list[int]]:
+    """Output channels of every conv layer, ``{name: [teacher, student]}``, to show what pruning removed."""
+    before = {n: m.out_channels for n, m in teacher.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    after = {n: m.out_channels for n, m in student.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    return {name: [before[name], after[name]] for name in before if name in after}
+
+
 def _importance(name: str) -> tp.importance.Importance:
     if name == "l1":
         return tp.importance.MagnitudeImportance(p=1)

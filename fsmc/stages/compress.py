@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from fsmc.atomic import write_json
-from fsmc.compress.pruning import model_cost, prune_channels
+from fsmc.compress.pruning import channel_counts, model_cost, prune_channels
 from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
@@ -29,6 +29,7 @@ def run(params: Params, ws: Workspace) -> dict:
         "student": dataclasses.asdict(student_cost),
         "macs_ratio": student_cost.macs / teacher_cost.macs,
         "params_ratio": student_cost.params / teacher_cost.params,
+        "conv_out_channels": channel_counts(teacher, student),
     }
     write_json(ws.compress_summary, summary)
     return summary

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fsmc.compress.pruning import model_cost, prune_channels
+from fsmc.compress.pruning import channel_counts, model_cost, prune_channels
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
 from fsmc.models.zoo import build, trained_here_spec
 
@@ -20,8 +20,9 @@ def test_pruning_lowers_macs_and_params_and_keeps_the_output_shape():
     assert student(example).shape == teacher(example).shape == (4, 10)
     # Channels are gone from the weights themselves, not masked.
     assert student.net.features[0].weight.shape[0] == 16
-    # The teacher is left untouched.
+    # The teacher is left untouched, and the summary says what went per layer.
     assert teacher.net.features[0].weight.shape[0] == 32
+    assert channel_counts(teacher, student)["net.features.0"] == [32, 16]
 
 
 def test_pruned_checkpoint_round_trips_exactly(tmp_path):

@@ -180,14 +180,23 @@ def run(
 
 @app.command()
 def methods() -> None:
-    """List the recovery methods (and the OE-FSMC plug-in that works on each)."""
+    """List the compression schemes and recovery methods (and the OE-FSMC plug-in that works on each)."""
+    from fsmc.compress.schemes import SCHEME_SUMMARIES
+    from fsmc.config import INAPPLICABLE
     from fsmc.recover.methods import METHODS
 
-    table = Table(title="recovery methods (--set method=NAME; add --set oe=true for the OE-FSMC plug-in)")
-    for column in ("method", "what it does", "paper", "teacher"):
+    console = Console()
+    schemes = Table(title="compression schemes (--set scheme=NAME)")
+    for column in ("scheme", "what it does", "recovery methods that apply"):
+        schemes.add_column(column)
+    for scheme, summary in SCHEME_SUMMARIES.items():
+        schemes.add_row(scheme, summary, ", ".join(m for m in METHODS if (scheme, m) not in INAPPLICABLE))
+    console.print(schemes)
+    table = Table(title="recovery methods (--set method=NAME; --set oe=true|false for the OE-FSMC plug-in)")
+    for column in ("method", "what it does", "paper", "teacher signal"):
         table.add_column(column)
     for method in METHODS.values():
-        table.add_row(method.name, method.summary, method.paper, "soft targets" if method.needs_teacher else "-")
+        table.add_row(method.name, method.summary, method.paper, method.teacher_signal)
     table.add_row(
         "+oe (oe=true)",
         "OE-FSMC: OOD images with labels drawn from the complementary prior Gamma, class weights w_c, "
@@ -195,7 +204,7 @@ def methods() -> None:
         "Wu et al., OE-FSMC, Pattern Recognition Letters 2026 (reconstructed)",
         "on any method",
     )
-    Console().print(table)
+    console.print(table)
 
 
 @app.command()

@@ -31,9 +31,41 @@ TEACHERS = {
 DEFAULT_OOD_POOLS = {"digits": "photo-patches", "cifar10": "tinyimagenet"}
 OOD_POOLS = ("auto", "photo-patches", "tinyimagenet")
 PROFILES = ("exp", "step")
-IMPORTANCES = ("l1",)
-# Recovery methods (fsmc.recover.methods); "oe-kd" is kd with the OE-FSMC plug-in (recover.oe=true).
-RECOVERY_METHODS = ("bp", "kd", "oe-kd")
+# Compression schemes (fsmc.compress.schemes) and the channel-importance criteria of scheme=channel.
+SCHEMES = ("channel", "unstructured", "int8-ptq", "int8-qat", "distill")
+IMPORTANCES = ("l1", "l2", "bn-scale", "taylor", "class-aware")
+STUDENT_INITS = ("teacher", "scratch")
+# Recovery methods (fsmc.recover.methods); the OE-FSMC plug-in is recover.oe on any of them.
+RECOVERY_METHODS = ("none", "bp", "kd", "fskd", "cd", "mir")
+EARLY_STOPPING = ("auto", "on", "off")
+# Smaller students of scheme=distill, per teacher; the first is what student=auto picks.
+DISTILL_STUDENTS = {
+    "resnet56": ("resnet20", "resnet32", "resnet44"),
+    "resnet56-jpeg": ("resnet20", "resnet32", "resnet44"),
+    "resnet44": ("resnet20", "resnet32"),
+    "resnet32": ("resnet20",),
+    "digits-cnn": ("small-cnn-half",),
+    "small-cnn": ("small-cnn-half",),
+}
+_QAT_GRAPH = "the int8-qat student is a fused, fake-quantized graph"
+# Why a recovery method cannot follow a compression scheme: (scheme, method) -> reason.
+INAPPLICABLE = {
+    **{
+        ("int8-ptq", m): "int8-ptq yields an integer model with no gradients or float weights to adjust; "
+        "recover with scheme=int8-qat (quantization-aware training) or use method=none"
+        for m in ("bp", "kd", "fskd", "cd", "mir")
+    },
+    ("int8-qat", "none"): "int8-qat is quantization-aware training and needs a training method; "
+    "for int8 without training use scheme=int8-ptq",
+    ("int8-qat", "fskd"): f"fskd solves float conv weights layer by layer, and {_QAT_GRAPH} without them",
+    ("int8-qat", "cd"): f"cd regresses float conv outputs layer by layer, and {_QAT_GRAPH} without them",
+    ("int8-qat", "mir"): f"mir mimics the feature map before pooling, and {_QAT_GRAPH} that returns only logits",
+    ("unstructured", "fskd"): "absorbing fskd's 1x1 conv into a sparse conv makes its weights dense, losing the sparsity",
+    ("distill", "fskd"): "fskd corrects each pruned layer towards its teacher layer, and a smaller architecture "
+    "has no layer-by-layer counterpart in the teacher",
+    ("distill", "cd"): "cd regresses each student layer on its teacher layer, and a smaller architecture "
+    "has no layer-by-layer counterpart in the teacher",
+}
 
 
 @dataclass(frozen=True)
@@ -90,44 +122,49 @@ class TeacherParams:
 
 @dataclass(frozen=True)
 class CompressParams:
-    """Structured channel pruning."""
+    """How the teacher is made smaller (``fsmc methods`` lists the schemes)."""
 
-    importance: str = "l1"  # channel importance criterion
-    ratio: float = 0.5  # share of channels removed from each prunable layer, in (0, 1)
+    scheme: str = "channel"  # channel | unstructured | int8-ptq | int8-qat | distill
+    importance: str = "l1"  # channel: l1 | l2 | bn-scale | taylor | class-aware
+    ratio: float = 0.5  # channel: share of channels removed per prunable layer; unstructured: share of weights zeroed
+    global_pruning: bool = False  # channel / unstructured: rank channels or weights across layers, not per layer
+    student: str = "auto"  # distill: the smaller architecture (auto: resnet20 for deeper ResNets, small-cnn-half)
+    student_init: str = "teacher"  # distill: teacher (block-dropped / channel-pruned copy) or scratch
+    calibration_images: int = 512  # int8-ptq, taylor, class-aware: few-shot + OOD images used (at most)
+
+    def resolved_student(self, teacher: str) -> str:
+        """The distillation student ``student`` stands for (``auto``: the first listed for ``teacher``)."""
+        if self.student != "auto":
+            return self.student
+        return DISTILL_STUDENTS.get(teacher, ("",))[0]
 
 
 @dataclass(frozen=True)
 class RecoverParams:
     """Few-sample accuracy recovery of the compressed student."""
 
-    method: str = "oe-kd"  # bp (CE fine-tune), kd (Hinton KD); oe-kd = kd with oe=true
-    oe: bool = False  # the OE-FSMC plug-in on top of the method: OOD images, Gamma labels, w_c, early stopping
+    method: str = "kd"  # none | bp | kd | fskd | cd | mir (`fsmc methods` lists them)
+    oe: bool = True  # the OE-FSMC plug-in on top of the method: OOD images, Gamma labels, w_c, early stopping
+    early_stopping: str = "auto"  # auto (on when OOD images join training), on, off
     steps: int = 400  # optimiser steps (an upper bound when early stopping is on)
     batch_size: int = 32  # in-distribution images per step
-    ood_batch_size: int = 64  # OOD images per step (oe-kd only)
+    ood_batch_size: int = 64  # OOD images per step (oe only)
     lr: float = 0.01
     temperature: float = 4.0  # KD softmax temperature, > 0
     alpha: float = 0.9  # weight of the distillation term; 1 - alpha weighs the label terms
-    lambda_ood: float = 1.0  # weight of the class-weighted OOD label term (oe-kd only)
-    holdout_fraction: float = 0.2  # share of the few-shot set held out for early stopping (oe-kd only)
+    lambda_ood: float = 1.0  # weight of the class-weighted OOD label term (oe only)
+    holdout_fraction: float = 0.2  # share of the few-shot set held out for early stopping
     eval_every: int = 20  # steps between early-stopping checks
     patience: int = 5  # checks without improvement before stopping
+    mu: float = 0.9  # cd: weight of the correction loss (1 - mu: imitation); the CD code uses 0.9 for ResNet-56
+    layerwise_steps: int = 100  # cd: Adam steps per layer of the layer-wise phase
+    layerwise_lr: float = 0.001  # cd: Adam learning rate of the layer-wise phase
     seed: int = 0
-
-    @property
-    def base_method(self) -> str:
-        """The method without the plug-in (``oe-kd`` -> ``kd``)."""
-        return "kd" if self.method == "oe-kd" else self.method
-
-    @property
-    def uses_oe(self) -> bool:
-        """Whether the OE-FSMC plug-in is on (``oe=true`` or ``method=oe-kd``)."""
-        return self.oe or self.method == "oe-kd"
 
     @property
     def label(self) -> str:
         """How runs name the recovery: ``kd``, ``kd+oe``, ``bp+oe``..."""
-        return f"{self.base_method}+oe" if self.uses_oe else self.base_method
+        return f"{self.method}+oe" if self.oe else self.method
 
 
 @dataclass(frozen=True)
@@ -308,11 +345,42 @@ def validate(params: Params) -> Params:
     _check(t.epochs >= 1 and t.batch_size >= 1 and t.lr > 0, f"teacher: epochs, batch_size and lr must be positive (got {t}).")
     _check(t.adapt_epochs >= 0 and t.adapt_lr > 0, f"teacher.adapt_epochs must be >= 0 and adapt_lr > 0 (got {t}).")
     c = params.compress
+    _check(
+        c.scheme in SCHEMES,
+        f"compress.scheme={c.scheme!r} is unknown; valid schemes: {', '.join(SCHEMES)} (`fsmc methods` describes them).",
+    )
     _check(c.importance in IMPORTANCES, f"compress.importance={c.importance!r} is unknown; valid: {', '.join(IMPORTANCES)}.")
-    _check(0 < c.ratio < 1, f"compress.ratio={c.ratio} must lie strictly between 0 and 1 (share of channels removed).")
+    _check(0 < c.ratio < 1, f"compress.ratio={c.ratio} must lie strictly between 0 and 1 (share of channels or weights removed).")
+    _check(
+        c.student_init in STUDENT_INITS,
+        f"compress.student_init={c.student_init!r} is unknown; valid: {', '.join(STUDENT_INITS)}.",
+    )
+    if c.scheme == "distill":
+        students = DISTILL_STUDENTS.get(d.teacher, ())
+        _check(
+            c.resolved_student(d.teacher) in students,
+            f"compress.student={c.student!r} is not a smaller architecture for teacher {d.teacher!r}; valid: "
+            + (", ".join(("auto", *students)) if students else "none (no smaller zoo architecture; use scheme=channel)")
+            + ".",
+        )
+    _check(c.calibration_images >= 1, f"compress.calibration_images={c.calibration_images} must be at least 1.")
     _check(
         r.method in RECOVERY_METHODS,
-        f"recover.method={r.method!r} is unknown; valid methods: {', '.join(RECOVERY_METHODS)}.",
+        f"recover.method={r.method!r} is unknown; valid methods: {', '.join(RECOVERY_METHODS)} (`fsmc methods` describes them).",
+    )
+    _check(
+        r.early_stopping in EARLY_STOPPING,
+        f"recover.early_stopping={r.early_stopping!r} is unknown; valid: {', '.join(EARLY_STOPPING)}.",
+    )
+    _check(0 <= r.mu <= 1, f"recover.mu={r.mu} must lie in [0, 1] (weight of CD's correction loss; 1 - mu weighs imitation).")
+    _check(r.layerwise_steps >= 1, f"recover.layerwise_steps={r.layerwise_steps} must be at least 1.")
+    _check(r.layerwise_lr > 0, f"recover.layerwise_lr={r.layerwise_lr} must be positive.")
+    reason = INAPPLICABLE.get((c.scheme, r.method))
+    _check(
+        reason is None,
+        f"recover.method={r.method!r} does not apply to compress.scheme={c.scheme!r}: {reason}. Methods that do: "
+        + ", ".join(m for m in RECOVERY_METHODS if (c.scheme, m) not in INAPPLICABLE)
+        + ".",
     )
     _check(r.steps >= 1, f"recover.steps={r.steps} must be at least 1.")
     _check(r.batch_size >= 1 and r.ood_batch_size >= 1, "recover.batch_size and recover.ood_batch_size must be at least 1.")

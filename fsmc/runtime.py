@@ -27,7 +27,8 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Logits of ``model`` on ``images`` (float N x C x H x W in [0, 1]), in eval mode, on CPU."""
-    device = next(model.parameters()).device
+    # int8 models may hold no float parameters at all; they run on CPU.
+    device = next(model.parameters(), torch.empty(0)).device
     model.eval()
     outputs = []
     with torch.inference_mode():

@@ -47,7 +47,7 @@ def compress_task(params: Params, ws: Workspace) -> dict:
 
 @task(name="recover")
 def recover_task(params: Params, ws: Workspace) -> dict:
-    """Few-sample recovery (kd / oe-kd)."""
+    """Few-sample recovery with recover.method (+ the OE-FSMC plug-in)."""
     return recover.run(params, ws)
 
 

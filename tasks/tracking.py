@@ -16,6 +16,7 @@ from fsmc.atomic import read_json, sha256_file
 from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
+from fsmc.compress.quantization import is_quantized
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.stages.workspace import Workspace
 from tasks.settings import artifact_root, tracking_uri
@@ -75,7 +76,8 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
         "teacher": params.data.teacher,
         "dataset": params.data.dataset,
         "method": params.recover.label,
-        "oe": str(params.recover.uses_oe).lower(),
+        "oe": str(params.recover.oe).lower(),
+        "scheme": params.compress.scheme,
         "few_shot_manifest_sha256": sha256_file(ws.few_shot_manifest),
         "ood_manifest_sha256": sha256_file(ws.ood_manifest),
         "git_commit": git_commit(),
@@ -85,13 +87,16 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
         mlflow.log_params(params.flat())
         mlflow.log_metrics({**_metrics(evaluation), "wall_seconds": wall_seconds})
         mlflow.log_artifacts(str(ws.root), artifact_path="pipeline")
+        if is_quantized(student):
+            # An int8 FX graph does not pickle; TorchScript keeps its int8 kernels and needs no fsmc code.
+            student = torch.jit.trace(student, example)
         info = mlflow.pytorch.log_model(
             student,
             name="student",
             signature=signature,
             # Pickle keeps the class (input in [0, 1], normalisation inside); the fsmc code travels with
             # the model so loading needs no fsmc install. Explicit requirements skip a slow inference.
-            serialization_format="pickle",
+            serialization_format="pickle",  # (ignored for TorchScript models)
             code_paths=[str(Path(fsmc.__file__).parent)],
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"],
             registered_model_name=params.tracking.registered_model,

@@ -90,6 +90,6 @@ class CifarResNet(ClassifierNet):
         out = F.relu(self.bn1(self.conv1(x)))
         return self.layer3(self.layer2(self.layer1(out)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.forward_features(x)
-        return self.linear(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Global average pooling, then the linear classifier."""
+        return self.linear(torch.flatten(F.adaptive_avg_pool2d(features, 1), 1))

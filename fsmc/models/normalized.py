@@ -36,3 +36,7 @@ class NormalizedClassifier(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The net's feature map before global pooling, for normalised input."""
         return self.net.forward_features((x - self.mean) / self.std)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """The net's logits from a feature map of :meth:`forward_features`."""
+        return self.net.forward_head(features)

@@ -39,5 +39,12 @@ class SmallCNN(ClassifierNet):
         """The feature map before global pooling."""
         return self.features(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.forward_features(x)), 1))
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """Global average pooling, then the linear classifier."""
+        return self.fc(torch.flatten(self.pool(features), 1))
+
+    def pruning_ignored_layers(self) -> list[nn.Module]:
+        """The classifier and the last conv: the feature width stays the teacher's, as MiR's pruning keeps
+        block outputs, so the teacher's head fits the student's features (mir) and the last conv has a
+        teacher counterpart of the same shape (fskd, cd)."""
+        return [self.fc, self.features[-3]]

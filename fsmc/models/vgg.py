@@ -31,5 +31,6 @@ class CifarVGG(ClassifierNet):
         """The feature map before flattening (1x1 after the last pool)."""
         return self.features(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.head(torch.flatten(self.forward_features(x), 1)))
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """The hidden layer and the classifier on the flattened (1x1) feature map."""
+        return self.fc(self.head(torch.flatten(features, 1)))

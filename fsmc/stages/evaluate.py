@@ -49,6 +49,8 @@ def run(params: Params, ws: Workspace) -> dict:
             **classification_metrics(labels, predictions, dataset.num_classes, minority),
             **cost[role],
         }
+        # Recovery can change the file (int8-qat converts after training): size what is shipped.
+        results[role]["bytes"] = path.stat().st_size
     teacher, student = results["teacher"], results["student"]
     student["per_class_gap"] = [s - t for s, t in zip(student["per_class"], teacher["per_class"])]
     student["top1_gap"] = student["top1"] - teacher["top1"]

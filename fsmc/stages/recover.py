@@ -1,4 +1,4 @@
-"""Stage ``recover``: few-sample recovery of the pruned student (``kd`` or ``oe-kd``)."""
+"""Stage ``recover``: few-sample recovery of the compressed student with ``recover.method`` (+ ``oe``)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import dataclasses
 import torch
 
 from fsmc.atomic import write_json
+from fsmc.compress.pruning import KeptChannels
 from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
-from fsmc.recover.loop import RecoveryData, recover
+from fsmc.recover.loop import RecoveryData
+from fsmc.recover.methods import METHODS, RecoveryContext
+from fsmc.recover.pipeline import recover_student
 from fsmc.stages.reading import few_shot_set, ood_set
 from fsmc.stages.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
@@ -23,8 +26,9 @@ def run(params: Params, ws: Workspace) -> dict:
     dataset, few_frame, few = few_shot_set(params, ws)
     ood_frame, ood = ood_set(params, ws)
     images, ood_images = to_tensor(few.images, few.pixel_max), to_tensor(ood.images, ood.pixel_max)
-    few_out, few_hit = teacher_outputs(ws.teacher_model, teacher, images, images_key(list(few_frame["sha256"])))
-    ood_out, ood_hit = teacher_outputs(ws.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])))
+    features = METHODS[params.recover.method].needs_features
+    few_out, few_hit = teacher_outputs(ws.teacher_model, teacher, images, images_key(list(few_frame["sha256"])), features)
+    ood_out, ood_hit = teacher_outputs(ws.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])), features)
     data = RecoveryData(
         images=images,
         labels=torch.from_numpy(few.labels),
@@ -32,9 +36,12 @@ def run(params: Params, ws: Workspace) -> dict:
         num_classes=dataset.num_classes,
         teacher_logits=few_out["logits"],
         teacher_ood_logits=ood_out["logits"].reshape(len(ood_images), dataset.num_classes),
+        teacher_features=few_out["features"],
+        teacher_ood_features=ood_out["features"],
     )
-    recovered, report = recover(student, data, params.recover)
-    save_checkpoint(ws.student_model, recovered, spec, meta={**meta, "recovery": params.recover.label})
+    context = RecoveryContext(teacher, data, KeptChannels.from_json(meta.get("kept_channels")))
+    recovered, report, out_meta = recover_student(student, meta, context, params.recover, images[:1])
+    save_checkpoint(ws.student_model, recovered, spec, meta=out_meta)
     summary = dataclasses.asdict(report)
     write_json(ws.recover_summary, summary)
     # Cache hits are reported to the caller but kept out of the file, so reruns stay byte-identical.

@@ -11,7 +11,7 @@ from tests.conftest import REPO
 
 def test_shipped_params_yaml_loads_and_matches_defaults():
     params = load_params(REPO / "params.yaml")
-    assert params.recover.method == "oe-kd"
+    assert (params.recover.method, params.recover.oe) == ("kd", True)
     assert params.sample_few_shot.k_max == 20
 
 
@@ -59,12 +59,41 @@ def test_unknown_section_is_refused():
         params_from_dict({"trainer": {"epochs": 3}})
 
 
-def test_oe_plug_in_applies_to_any_method_and_oe_kd_stays_an_alias():
-    plain = load_params(None, ["method=bp"]).recover
-    plugged = load_params(None, ["method=bp", "oe=true"]).recover
-    alias = load_params(None, ["method=oe-kd"]).recover
-    assert (plain.label, plain.uses_oe) == ("bp", False)
-    assert (plugged.label, plugged.uses_oe) == ("bp+oe", True)
-    assert (alias.base_method, alias.uses_oe, alias.label) == ("kd", True, "kd+oe")
+def test_oe_plug_in_is_a_switch_on_any_method():
+    plain = load_params(None, ["method=bp", "oe=false"]).recover
+    plugged = load_params(None, ["method=mir", "oe=true"]).recover
+    assert (plain.label, plain.oe) == ("bp", False)
+    assert (plugged.label, plugged.oe) == ("mir+oe", True)
     with pytest.raises(FsmcError, match="'maybe' is not a valid bool"):
         load_params(None, ["oe=maybe"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["scheme=pruning"], r"compress.scheme='pruning' is unknown; valid schemes: channel, unstructured, int8-ptq"),
+        (["method=distil"], r"recover.method='distil' is unknown; valid methods: none, bp, kd, fskd, cd, mir"),
+        (["importance=random"], r"compress.importance='random' is unknown; valid: l1, l2, bn-scale, taylor"),
+        (["scheme=int8-ptq", "method=fskd"], r"'fskd' does not apply to compress.scheme='int8-ptq': int8-ptq yields an integer"),
+        (["scheme=int8-qat", "method=mir"], r"'mir' does not apply to compress.scheme='int8-qat'.*Methods that do: bp, kd\."),
+        (["scheme=unstructured", "method=fskd"], r"makes its weights dense"),
+        (["scheme=distill", "method=cd"], r"no layer-by-layer counterpart"),
+        (["mu=1.5"], r"recover.mu=1.5 must lie in \[0, 1\]"),
+        (["temperature=0"], r"recover.temperature=0.0 must be positive"),
+        (["early_stopping=sometimes"], r"recover.early_stopping='sometimes' is unknown; valid: auto, on, off"),
+        (["dataset=cifar10", "teacher=resnet20", "scheme=distill"], r"not a smaller architecture for teacher 'resnet20'"),
+        (["scheme=distill", "student=resnet20"], r"compress.student='resnet20' is not a smaller architecture for teacher 'digits-cnn'; valid: auto, small-cnn-half"),
+    ],
+)
+def test_bad_scheme_method_and_hyperparameters_are_named(overrides, message):
+    with pytest.raises(FsmcError, match=message):
+        load_params(None, overrides)
+
+
+def test_every_scheme_has_a_method_and_distill_resolves_a_student():
+    from fsmc.config import INAPPLICABLE, RECOVERY_METHODS, SCHEMES
+
+    for scheme in SCHEMES:
+        assert any((scheme, m) not in INAPPLICABLE for m in RECOVERY_METHODS), scheme
+    params = load_params(None, ["dataset=cifar10", "teacher=resnet56", "scheme=distill"])
+    assert params.compress.resolved_student("resnet56") == "resnet20"

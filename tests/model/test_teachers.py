@@ -71,7 +71,7 @@ def test_pickle_that_weights_only_refuses_is_a_clear_error(tmp_path):
 def test_resnet56_inner_channel_pruning_keeps_block_outputs(shared_data):
     teacher = load_pretrained("resnet56")
     example = torch.rand(2, 3, 32, 32)
-    student = prune_channels(teacher, example, ratio=0.5)
+    student, _ = prune_channels(teacher, example, ratio=0.5)
     block = student.net.layer2[3]
     assert block.conv1.out_channels == 16 and block.conv2.out_channels == 32  # inner halved, output kept
     before, after = model_cost(teacher, example), model_cost(student, example)

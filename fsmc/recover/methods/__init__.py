@@ -1,17 +1,18 @@
 """Recovery methods by name. Adding one is a new module here, registered in ``METHODS``.
 
-Every method in this registry trains the student on logits; it says how much of
-the loss is distillation (teacher soft targets) and how much is the label term.
-The OE-FSMC plug-in (``recover.oe``) works on any of them: OOD images join the
-distillation term unlabelled and the label term with labels drawn from Gamma and
-class weights w (see ``fsmc.recover.loop``).
+Each module's docstring gives the formula it implements, the paper, and where it
+departs from the paper. The OE-FSMC plug-in (``recover.oe``) works on every
+method: gradient methods get OOD images in their distillation term (unlabelled)
+and, where they have one, in their label term with labels drawn from Gamma and
+class weights w (``fsmc.recover.loop``); fskd and cd's layer-wise phase take OOD
+images as further unlabelled inputs.
 """
 
 from __future__ import annotations
 
-from fsmc.recover.methods import bp, kd
-from fsmc.recover.methods.base import LogitMethod
+from fsmc.recover.methods import bp, cd, fskd, kd, mir, none
+from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
 
-METHODS: dict[str, LogitMethod] = {method.name: method for method in (bp.METHOD, kd.METHOD)}
+METHODS: dict[str, RecoveryMethod] = {m.METHOD.name: m.METHOD for m in (none, bp, kd, fskd, cd, mir)}
 
-__all__ = ["METHODS", "LogitMethod"]
+__all__ = ["METHODS", "RecoveryContext", "RecoveryMethod"]

@@ -1,24 +1,50 @@
-"""What a logit-level recovery method declares: the weights of its two loss terms."""
+"""What a recovery method is: a name, its paper, and a function from the compressed student to a recovered one."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import torch.nn.functional as F
+from torch import nn
+
+from fsmc.compress.pruning import KeptChannels
 from fsmc.config import RecoverParams
+from fsmc.recover.losses import distillation_loss
+from fsmc.recover.loop import Objective, RecoveryData, RecoveryReport, logit_outputs
 
 
 @dataclass(frozen=True)
-class LogitMethod:
-    """``L = distill_weight * T^2 KL(t || s) + label_weight * CE(s, y)`` (+ the OE terms when plugged in)."""
+class RecoveryContext:
+    """Everything a method may use: the teacher, the data with the teacher's outputs, the channels pruning kept."""
+
+    teacher: nn.Module
+    data: RecoveryData
+    kept: KeptChannels = field(default_factory=KeptChannels)
+
+
+@dataclass(frozen=True)
+class RecoveryMethod:
+    """A recovery method registered by name in :data:`fsmc.recover.methods.METHODS`."""
 
     name: str
     summary: str
     paper: str
-    distill_weight: Callable[[RecoverParams], float]
-    label_weight: Callable[[RecoverParams], float]
+    teacher_signal: str  # what of the teacher it learns from, for `fsmc methods`
+    run: Callable[[nn.Module, RecoveryContext, RecoverParams], tuple[nn.Module, RecoveryReport]]
+    needs_features: bool = False  # whether it reads the teacher's pre-pooling feature maps
 
-    @property
-    def needs_teacher(self) -> bool:
-        """Whether the teacher's soft targets enter the loss at all (for the default params)."""
-        return self.distill_weight(RecoverParams()) > 0
+
+def kd_objective(params: RecoverParams) -> Objective:
+    """Hinton KD on logits: ``alpha * T^2 KL + (1 - alpha) * CE`` (shared by kd and cd's fine-tuning)."""
+    return Objective(
+        distill_weight=params.alpha,
+        label_weight=1.0 - params.alpha,
+        outputs=logit_outputs,
+        distill=lambda s, t: distillation_loss(s, t, params.temperature),
+    )
+
+
+def feature_mse(student_features, teacher_features):
+    """MiR's loss: mean squared error over batch, channels and positions."""
+    return F.mse_loss(student_features, teacher_features)

@@ -7,12 +7,26 @@ their per-paper settings. With ``recover.oe`` the OE-FSMC label term on OOD imag
 (labels ~ Gamma, weights w) is added; there is no distillation term to join.
 """
 
-from fsmc.recover.methods.base import LogitMethod
+from __future__ import annotations
 
-METHOD = LogitMethod(
+import torch
+from torch import nn
+
+from fsmc.config import RecoverParams
+from fsmc.recover.loop import Objective, RecoveryReport, logit_outputs, train
+from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
+
+
+def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:
+    """Cross-entropy fine-tuning (plus the OE label term when plugged in)."""
+    objective = Objective(0.0, 1.0, logit_outputs, lambda s, t: torch.zeros(()))
+    return train(student, context.data, params, objective)
+
+
+METHOD = RecoveryMethod(
     name="bp",
     summary="cross-entropy fine-tuning on the few-shot labels",
     paper="baseline (e.g. Wang et al., MiR, CVPR 2022)",
-    distill_weight=lambda p: 0.0,
-    label_weight=lambda p: 1.0,
+    teacher_signal="-",
+    run=run,
 )

@@ -4,15 +4,29 @@ Formula (Hinton, Vinyals & Dean 2015): ``L = alpha * T^2 * KL(softmax(t/T) || so
 + (1 - alpha) * CE(s(x), y)``, with ``T = recover.temperature`` and ``alpha =
 recover.alpha``. The ``T^2`` factor is the paper's gradient-scale correction.
 Departure: teacher logits are precomputed once on the un-augmented few-shot images
-(no augmentation), as the few-shot setting has no data to augment from.
+(no augmentation), as the few-shot setting has no data to augment from. With
+``recover.oe`` the KL term runs over ID ∪ OOD (joint distillation) and the label
+term gains the Gamma-labelled, w-weighted OOD cross-entropy.
 """
 
-from fsmc.recover.methods.base import LogitMethod
+from __future__ import annotations
 
-METHOD = LogitMethod(
+from torch import nn
+
+from fsmc.config import RecoverParams
+from fsmc.recover.loop import RecoveryReport, train
+from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, kd_objective
+
+
+def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:
+    """Distil the teacher's logits into the student."""
+    return train(student, context.data, params, kd_objective(params))
+
+
+METHOD = RecoveryMethod(
     name="kd",
     summary="Hinton KD: teacher soft targets at temperature T plus the label term",
     paper="Hinton et al., Distilling the Knowledge in a Neural Network, 2015",
-    distill_weight=lambda p: p.alpha,
-    label_weight=lambda p: 1.0 - p.alpha,
+    teacher_signal="logits",
+    run=run,
 )

@@ -1,0 +1,121 @@
+"""Compression schemes by name: what ``compress.scheme`` does to the teacher.
+
+==============  ===============================================================
+``channel``     structured channel pruning (torch-pruning), see ``pruning``
+``unstructured`` magnitude pruning of single weights, kept through recovery
+``int8-ptq``    post-training static int8 quantization (x86), see ``quantization``
+``int8-qat``    int8 quantization-aware training: the recover stage trains
+                through fake quantization and converts
+``distill``     a smaller architecture trained from the teacher, see ``distill``
+==============  ===============================================================
+
+Adding a scheme is a function here registered in ``SCHEMES`` (and its name in
+``fsmc.config.SCHEMES``, with the methods it rules out in ``INAPPLICABLE``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from fsmc.compress.distill import smaller_student
+from fsmc.compress.importance_batch import class_aware_loss, taylor_loss
+from fsmc.compress.pruning import prune_channels
+from fsmc.compress.quantization import quantize_ptq
+from fsmc.compress.unstructured import prune_weights, sparsity
+from fsmc.config import CompressParams
+from fsmc.models.checkpoint import quantized_meta
+from fsmc.models.normalized import NormalizedClassifier
+
+
+@dataclass(frozen=True)
+class SchemeInputs:
+    """What a scheme may use besides the teacher: an example batch, the few-shot set and the OOD images."""
+
+    teacher_name: str
+    spec: dict[str, Any]
+    example: torch.Tensor
+    images: torch.Tensor
+    labels: torch.Tensor
+    ood_images: torch.Tensor
+    num_classes: int
+
+
+@dataclass
+class Compressed:
+    """The compressed model, the spec that rebuilds it, checkpoint metadata and a summary for people."""
+
+    model: nn.Module
+    spec: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _calibration(inputs: SchemeInputs, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Few-shot images first, then OOD images, ``size`` in all (the few-shot set is never cut below itself)."""
+    room = max(size - len(inputs.images), 0)
+    return inputs.images, inputs.labels, inputs.ood_images[:room]
+
+
+def _channel(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
+    images, labels, ood = _calibration(inputs, params.calibration_images)
+    loss = None
+    if params.importance == "taylor":
+        loss = taylor_loss(images, labels)
+    elif params.importance == "class-aware":
+        loss = class_aware_loss(images, labels, ood, inputs.num_classes)
+    student, kept = prune_channels(teacher, inputs.example, params.ratio, params.importance, params.global_pruning, loss)
+    return Compressed(student, inputs.spec, {"kept_channels": kept.to_json()})
+
+
+def _unstructured(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
+    student = prune_weights(teacher, params.ratio, params.global_pruning)
+    return Compressed(student, inputs.spec, summary={"sparsity": round(sparsity(student), 6)})
+
+
+def _int8_ptq(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
+    images, _, ood = _calibration(inputs, params.calibration_images)
+    calibration = torch.cat([images, ood])
+    student = quantize_ptq(teacher, calibration)
+    return Compressed(student, inputs.spec, quantized_meta(teacher, inputs.example), {"calibration_images": len(calibration)})
+
+
+def _int8_qat(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
+    # The float teacher goes on; the recover stage inserts fake quantization, trains, and converts.
+    return Compressed(teacher, inputs.spec, {"quantize_after_recovery": True})
+
+
+def _distill(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
+    name = params.resolved_student(inputs.teacher_name)
+    student, spec = smaller_student(teacher, inputs.spec, name, params.student_init, inputs.example)
+    return Compressed(student, spec, summary={"student_arch": name, "student_init": params.student_init})
+
+
+SCHEMES: dict[str, Callable[[NormalizedClassifier, CompressParams, SchemeInputs], Compressed]] = {
+    "channel": _channel,
+    "unstructured": _unstructured,
+    "int8-ptq": _int8_ptq,
+    "int8-qat": _int8_qat,
+    "distill": _distill,
+}
+
+SCHEME_SUMMARIES = {
+    "channel": "structured channel pruning (torch-pruning): importance l1 | l2 | bn-scale | taylor | class-aware, "
+    "per layer or global; ResNets: inner channels of each block",
+    "unstructured": "magnitude pruning of single weights (torch.nn.utils.prune), per layer or global; "
+    "the zeros stay zero through recovery",
+    "int8-ptq": "post-training static int8 quantization, FX graph mode, x86 backend, calibrated on few-shot + OOD images",
+    "int8-qat": "int8 quantization-aware training: recovery trains through fake quantization, then converts",
+    "distill": "a smaller architecture (ResNet-56 -> ResNet-20, small-cnn -> small-cnn-half) from the teacher or scratch",
+}
+
+
+def compress(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
+    """Apply ``params.scheme`` to a copy of ``teacher``."""
+    result = SCHEMES[params.scheme](teacher, params, inputs)
+    result.meta = {"scheme": params.scheme, **result.meta}
+    return result

@@ -1,0 +1,66 @@
+"""``mir``: Mimicking then Replacing (Wang et al., CVPR 2022; arXiv 2201.02620).
+
+Formula (PRACTISE repository's MiR, notes/papers.md §4): train the whole student
+backbone so its feature map *before* global pooling matches the teacher's,
+``L = 1/(B C H W) * sum ||F_s(x) - F_t(x)||^2`` (no labels), with the teacher's
+classifier head copied onto the student and frozen ("replace"). The student's BN
+layers train (train mode), the teacher's features are fixed.
+
+Departures: the shared loop's optimiser (SGD, momentum 0.9, weight decay 5e-4,
+cosine decay over ``recover.steps`` at ``recover.lr``) instead of the paper's SGD
+0.02 with weight decay 1e-4, 2000 iterations and a x0.1 step at 40 %; teacher
+features are precomputed on un-augmented images. With ``recover.oe`` the OOD
+images join the mimicking as unlabelled inputs (MiR has no label term), and early
+stopping watches the held-out few-shot slice through the frozen head.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+
+from fsmc.config import RecoverParams
+from fsmc.errors import FsmcError
+from fsmc.recover.loop import Objective, RecoveryReport, train
+from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, feature_mse
+
+
+def _features_and_logits(student: nn.Module, images):
+    features = student.forward_features(images)
+    return features, student.forward_head(features)
+
+
+def replace_head(student: nn.Module, teacher: nn.Module) -> nn.Module:
+    """A copy of ``student`` carrying the teacher's classifier, frozen."""
+    student = copy.deepcopy(student)
+    head, teacher_head = student.classifier, teacher.classifier
+    if head.weight.shape != teacher_head.weight.shape:
+        raise FsmcError(
+            f"mir needs the student's feature width to equal the teacher's to reuse its head: the student's "
+            f"classifier is {tuple(head.weight.shape)}, the teacher's {tuple(teacher_head.weight.shape)}. "
+            "Use a scheme that keeps the feature width (channel pruning of inner channels, distill to a same-width ResNet)."
+        )
+    head.load_state_dict(teacher_head.state_dict())
+    for parameter in head.parameters():
+        parameter.requires_grad_(False)
+    return student
+
+
+def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:
+    """Mimic the teacher's pre-pooling features under its frozen head."""
+    objective = Objective(1.0, 0.0, _features_and_logits, feature_mse, target="features")
+    recovered, report = train(replace_head(student, context.teacher), context.data, params, objective)
+    for parameter in recovered.parameters():
+        parameter.requires_grad_(True)
+    return recovered, report
+
+
+METHOD = RecoveryMethod(
+    name="mir",
+    summary="mimic the teacher's feature map before global pooling (MSE, no labels) under its frozen head",
+    paper="Wang et al., Compressing Models with Few Samples: Mimicking then Replacing, CVPR 2022",
+    teacher_signal="pre-pool features",
+    run=run,
+    needs_features=True,
+)

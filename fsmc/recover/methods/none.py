@@ -1,0 +1,29 @@
+"""``none``: no recovery; the compressed student is evaluated as it comes out of compression.
+
+The baseline every method must beat, and the only choice after ``int8-ptq`` (an
+integer model has nothing to train).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from fsmc.config import RecoverParams
+from fsmc.recover.loop import RecoveryReport, start_report
+from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
+
+
+def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:
+    """The student unchanged."""
+    report = start_report(context.data, params)
+    report.oe_active = False
+    return student.eval(), report
+
+
+METHOD = RecoveryMethod(
+    name="none",
+    summary="no recovery: the compressed model as is (the baseline; the only choice after int8-ptq)",
+    paper="-",
+    teacher_signal="-",
+    run=run,
+)

@@ -1,0 +1,47 @@
+"""Recovery around a method: what the compression scheme asks of training, before and after.
+
+* ``unstructured``: the zeros are fixed by a mask for training and folded back after,
+  so the sparsity survives any method.
+* ``int8-qat``: fake quantization is inserted before training and the trained graph
+  is converted to real int8 after (checkpoint meta for the int8 reload included).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from fsmc.compress.quantization import convert_qat, prepare_qat
+from fsmc.compress.unstructured import keep_sparsity, make_permanent, sparsity
+from fsmc.config import RecoverParams
+from fsmc.models.checkpoint import quantized_meta
+from fsmc.recover.loop import RecoveryReport
+from fsmc.recover.methods import METHODS, RecoveryContext
+
+
+def recover_student(
+    student: nn.Module, meta: dict[str, Any], context: RecoveryContext, params: RecoverParams, example: torch.Tensor
+) -> tuple[nn.Module, RecoveryReport, dict[str, Any]]:
+    """Run ``params.method`` on ``student`` as its scheme requires.
+
+    Returns:
+        The recovered model, the report, and the checkpoint meta to save it with.
+    """
+    scheme = meta.get("scheme")
+    out_meta = {**meta, "recovery": params.label}
+    if scheme == "unstructured":
+        keep_sparsity(student)
+    float_student = student
+    if meta.get("quantize_after_recovery"):
+        student = prepare_qat(student, example)
+    recovered, report = METHODS[params.method].run(student, context, params)
+    if scheme == "unstructured":
+        make_permanent(recovered)
+        report.notes.append(f"sparsity after recovery: {sparsity(recovered):.6f}")
+    if meta.get("quantize_after_recovery"):
+        recovered = convert_qat(recovered)
+        out_meta = {**out_meta, **quantized_meta(float_student, example)}
+        out_meta.pop("quantize_after_recovery")
+    return recovered, report, out_meta

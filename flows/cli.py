@@ -95,7 +95,7 @@ def _percent(value: float) -> str:
 def _print_report(result: dict[str, Any]) -> None:
     console = Console()
     teacher, student = result["teacher"], result["student"]
-    summary = Table(title=f"fsmc run: teacher vs student ({result['method']})")
+    summary = Table(title=f"fsmc run: teacher vs student ({result.get('scheme', 'channel')} + {result['method']})")
     for column in ("metric", "teacher", "student", "student - teacher"):
         summary.add_column(column, justify="right" if column != "metric" else "left")
     for key, label in (
@@ -106,8 +106,9 @@ def _print_report(result: dict[str, Any]) -> None:
         ("worst_class_acc", "worst-class acc %"),
     ):
         summary.add_row(label, _percent(teacher[key]), _percent(student[key]), f"{100 * (student[key] - teacher[key]):+.2f}")
-    for key in ("params", "macs"):
-        summary.add_row(key, f"{teacher[key]:,}", f"{student[key]:,}", f"x{student[key] / teacher[key]:.3f}")
+    for key in ("params", "macs", "bytes"):
+        label = "bytes on disk" if key == "bytes" else key
+        summary.add_row(label, f"{teacher[key]:,}", f"{student[key]:,}", f"x{student[key] / teacher[key]:.3f}")
     console.print(summary)
 
     per_class = Table(title="per-class test accuracy % (* = minority)")

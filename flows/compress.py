@@ -22,7 +22,7 @@ from tasks.stages import (
 )
 from tasks.tracking import log_run_task
 
-REPORTED = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "worst_class", "per_class", "params", "macs")
+REPORTED = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "worst_class", "per_class", "params", "macs", "bytes")
 
 
 @flow(name="compress")
@@ -56,6 +56,7 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str) -> dict[str
         "minority_classes": evaluation["minority_class_names"],
         "few_shot_counts": evaluation["few_shot_counts"],
         "method": p.recover.label,
+        "scheme": p.compress.scheme,
         "workspace": str(ws.root),
         "wall_seconds": round(time.perf_counter() - started, 3),
         "mlflow_run_id": registered["run_id"],

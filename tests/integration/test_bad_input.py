@@ -18,10 +18,14 @@ from tests.conftest import run_cli
         ("compress.ratio=1.5", "compress.ratio=1.5"),
         ("not_a_key=3", "not_a_key"),
         ("recover.steps=many", "'many'"),
+        ("scheme=prune", "compress.scheme='prune' is unknown; valid schemes: channel, unstructured, int8-ptq, int8-qat, distill"),
+        ("method=fskd --set scheme=int8-ptq", "'fskd' does not apply to compress.scheme='int8-ptq'"),
+        ("recover.mu=-0.1", "recover.mu=-0.1 must lie in [0, 1]"),
+        ("recover.temperature=-1", "recover.temperature=-1.0 must be positive"),
     ],
 )
 def test_bad_input_exits_2_before_any_work(tmp_path, override, named):
-    result = run_cli(["run", "--set", override], cwd=tmp_path)
+    result = run_cli(["run", "--set", *override.split(" --set ")], cwd=tmp_path)
     assert result.returncode == 2
     assert named in result.stderr
     assert "Traceback" not in result.stderr

@@ -8,5 +8,5 @@ from tests.conftest import run_cli
 def test_methods_lists_every_recovery_method_and_the_plug_in(tmp_path):
     result = run_cli(["methods"], cwd=tmp_path)
     assert result.returncode == 0
-    for name in ("bp", "kd", "+oe"):
+    for name in ("none", "bp", "kd", "fskd", "cd", "mir", "+oe", "channel", "unstructured", "int8-ptq", "int8-qat", "distill"):
         assert name in result.stdout

@@ -85,3 +85,18 @@ def test_human_output_is_a_table(project, first_run):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "minority acc" in result.stdout and "per-class test accuracy" in result.stdout
     assert "registered fsmc-student" in result.stdout
+
+
+def test_an_int8_student_is_logged_and_registered_as_torchscript(project):
+    result = run_cli(["run", "--json", "--workspace", "runs/int8", "--set", "scheme=int8-ptq", "--set", "method=none", *FAST], cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["student"]["bytes"] * 3.3 < summary["teacher"]["bytes"]
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    name, version = summary["registered_model"]["name"], summary["registered_model"]["version"]
+    assert mlflow.MlflowClient().get_model_version(name, version).tags["scheme"] == "int8-ptq"
+    model = mlflow.pytorch.load_model(f"models:/{name}/{version}")
+    digits = load_digits_dataset(0.3, 0)
+    with torch.no_grad():
+        predictions = model(to_tensor(digits.test.images, digits.test.pixel_max)).argmax(1).numpy()
+    assert np.mean(predictions == digits.test.labels) == pytest.approx(summary["student"]["top1"])

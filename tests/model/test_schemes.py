@@ -1,0 +1,134 @@
+"""Compression schemes do what they claim: exact channel removal, kept sparsity, real int8, smaller students."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import pytest
+import torch
+
+from fsmc.compress.importance_batch import class_aware_loss, taylor_loss
+from fsmc.compress.pruning import masked_copy, model_cost, prune_channels
+from fsmc.compress.unstructured import prune_weights, sparsity, zero_pattern
+from fsmc.models.checkpoint import load_checkpoint
+from fsmc.models.cifar_resnet import CifarResNet
+from fsmc.models.normalized import NormalizedClassifier
+from fsmc.stages import compress, evaluate, recover, teacher
+from fsmc.stages.workspace import Workspace
+
+
+def _with(params, section: str, **changes):
+    return dataclasses.replace(params, **{section: dataclasses.replace(getattr(params, section), **changes)})
+
+
+def _resnet(depth: int = 20) -> NormalizedClassifier:
+    torch.manual_seed(0)
+    model = NormalizedClassifier(CifarResNet(depth), [0.5] * 3, [0.25] * 3).eval()
+    with torch.no_grad():  # non-trivial BN statistics, so silencing a channel is visible in the outputs
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    return model
+
+
+@pytest.mark.parametrize(
+    ("importance", "global_pruning"),
+    [("l1", False), ("l2", False), ("bn-scale", False), ("taylor", False), ("class-aware", False), ("l1", True)],
+)
+def test_pruned_resnet_is_exactly_the_masked_unpruned_resnet(importance, global_pruning):
+    teacher = _resnet()
+    images, labels = torch.rand(24, 3, 32, 32), torch.arange(24) % 10
+    loss = {"taylor": taylor_loss(images, labels), "class-aware": class_aware_loss(images, labels, torch.rand(16, 3, 32, 32), 10)}
+    student, kept = prune_channels(teacher, images[:1], 0.5, importance, global_pruning, loss.get(importance))
+    assert model_cost(student, images).macs < 0.6 * model_cost(teacher, images).macs
+    # Block outputs keep their width (option-A shortcut); only inner channels go.
+    assert all(name.endswith("conv1") and "layer" in name for name in kept.outputs)
+    x = torch.rand(8, 3, 32, 32)
+    with torch.no_grad():
+        difference = (student(x) - masked_copy(teacher, kept)(x)).abs().max()
+        assert difference < 1e-4, difference
+        assert (student(x) - teacher(x)).abs().max() > 1e-2  # pruning did change the function
+
+
+def test_class_aware_importance_differs_from_plain_taylor_on_imbalanced_shots():
+    teacher = _resnet()
+    torch.manual_seed(1)
+    images = torch.rand(40, 3, 32, 32)
+    labels = torch.tensor([0] * 20 + [1] * 10 + list(range(2, 10)) + [2, 3])  # imbalanced
+    ood = torch.rand(30, 3, 32, 32)
+    _, plain = prune_channels(teacher, images[:1], 0.5, "taylor", gradient_loss=taylor_loss(images, labels))
+    _, aware = prune_channels(teacher, images[:1], 0.5, "class-aware", gradient_loss=class_aware_loss(images, labels, ood, 10))
+    assert plain.outputs != aware.outputs
+
+
+def test_unstructured_sparsity_is_exact_after_recovery(pruned_free_workspace, small_params):
+    params = _with(_with(small_params, "compress", scheme="unstructured", ratio=0.6), "recover", method="kd", oe=True)
+    ws = pruned_free_workspace
+    compress.run(params, ws)
+    before, _, _ = load_checkpoint(ws.pruned_model)
+    assert abs(sparsity(before) - 0.6) < 0.01
+    recover.run(params, ws)
+    after, _, _ = load_checkpoint(ws.student_model)
+    zeros_before, zeros_after = zero_pattern(before), zero_pattern(after)
+    assert all(torch.equal(zeros_before[name], zeros_after[name]) for name in zeros_before)  # every zero stayed zero
+    assert not torch.equal(before.state_dict()["net.features.3.weight"], after.state_dict()["net.features.3.weight"])
+    metrics = evaluate.run(params, ws)
+    assert metrics["student"]["top1"] > 0.9
+
+
+def test_global_unstructured_pruning_reaches_the_overall_ratio():
+    pruned = prune_weights(_resnet(), 0.7, global_pruning=True)
+    assert abs(sparsity(pruned) - 0.7) < 0.01
+    per_layer = [float((w == 0).float().mean()) for w in zero_pattern(pruned).values()]
+    assert max(per_layer) - min(per_layer) > 0.1  # global ranking prunes layers unevenly
+
+
+def test_int8_qat_trains_then_runs_int8_kernels(pruned_free_workspace, small_params):
+    from fsmc.compress.quantization import is_quantized, runs_int8_kernels
+
+    params = _with(_with(small_params, "compress", scheme="int8-qat"), "recover", method="kd", oe=False, steps=60)
+    ws = pruned_free_workspace
+    compress.run(params, ws)
+    recover.run(params, ws)
+    student, _, meta = load_checkpoint(ws.student_model)
+    assert is_quantized(student) and meta["quantization"] and meta["recovery"] == "kd"
+    assert runs_int8_kernels(student, torch.rand(2, 1, 8, 8))
+    metrics = evaluate.run(params, ws)
+    assert metrics["student"]["top1"] > 0.9
+    assert metrics["student"]["bytes"] * 3.3 < metrics["teacher"]["bytes"]
+
+
+@pytest.mark.parametrize("init", ["teacher", "scratch"])
+def test_distill_to_a_smaller_student(pruned_free_workspace, small_params, init):
+    params = _with(_with(small_params, "compress", scheme="distill", student_init=init), "recover", method="kd", oe=False)
+    ws = pruned_free_workspace
+    summary = compress.run(params, ws)
+    assert summary["student_arch"] == "small-cnn-half" and summary["macs_ratio"] < 0.4
+    recover.run(params, ws)
+    # From scratch, 120 steps on 78 images only get part of the way; from the teacher, nearly all of it.
+    assert evaluate.run(params, ws)["student"]["top1"] > {"teacher": 0.85, "scratch": 0.4}[init]
+
+
+def test_resnet_student_from_the_teacher_keeps_evenly_spaced_blocks():
+    from fsmc.compress.distill import kept_blocks, smaller_student
+
+    teacher = _resnet(56)
+    spec = {"arch": "cifar-resnet", "kwargs": {"depth": 56, "num_classes": 10}, "mean": [0.5] * 3, "std": [0.25] * 3}
+    student, student_spec = smaller_student(teacher, spec, "resnet20", "teacher", torch.rand(1, 3, 32, 32))
+    assert student_spec["kwargs"]["depth"] == 20 and kept_blocks(9, 3) == [0, 4, 8]
+    assert torch.equal(student.net.layer2[1].conv1.weight, teacher.net.layer2[4].conv1.weight)
+    assert torch.equal(student.net.linear.weight, teacher.net.linear.weight)
+    x = torch.rand(2, 3, 32, 32)
+    assert model_cost(student, x).macs < 0.4 * model_cost(teacher, x).macs
+
+
+@pytest.fixture
+def pruned_free_workspace(data_workspace, small_params, tmp_path):
+    """The validated data stages and a trained teacher, ready for any scheme."""
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(data_workspace.root, ws.root)
+    teacher.run(small_params, ws)
+    return ws

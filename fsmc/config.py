@@ -130,7 +130,7 @@ class CompressParams:
     global_pruning: bool = False  # channel / unstructured: rank channels or weights across layers, not per layer
     student: str = "auto"  # distill: the smaller architecture (auto: resnet20 for deeper ResNets, small-cnn-half)
     student_init: str = "teacher"  # distill: teacher (block-dropped / channel-pruned copy) or scratch
-    calibration_images: int = 512  # int8-ptq, taylor, class-aware: few-shot + OOD images used (at most)
+    calibration_images: int = 512  # int8-ptq, class-aware: the whole few-shot set, then OOD images up to this total
 
     def resolved_student(self, teacher: str) -> str:
         """The distillation student ``student`` stands for (``auto``: the first listed for ``teacher``)."""

@@ -49,8 +49,9 @@ def smaller_student(
     """The smaller student (eval mode) and its spec."""
     spec = student_spec(teacher_spec, student)
     if init == "scratch":
-        torch.manual_seed(0)
-        return build(spec).eval(), spec
+        with torch.random.fork_rng():  # seeded init without touching the caller's random state
+            torch.manual_seed(0)
+            return build(spec).eval(), spec
     if spec["arch"] == "small-cnn":
         pruned, _ = prune_channels(teacher, example, 0.5)
         return pruned, spec

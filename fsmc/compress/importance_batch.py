@@ -10,6 +10,8 @@ the same total weight (each image weighs ``1 / (C * n_c)``), and OOD images join
 with labels drawn from the complementary distribution Gamma and the class
 weights ``w_c`` (Open-Sampling), so the rare classes' decision directions are
 represented. Departure: the OE-FSMC paper's exact scoring could not be read.
+``class-aware`` uses the OOD pool even with ``recover.oe=false``: it is a pruning
+criterion of its own, independent of the recovery plug-in.
 """
 
 from __future__ import annotations

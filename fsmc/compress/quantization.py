@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -76,6 +78,23 @@ def quantized_skeleton(float_model: nn.Module, example: torch.Tensor) -> torch.f
     with torch.inference_mode():
         prepared(example[:1])  # observers need one pass before convert
     return _quietly(convert_fx, prepared)
+
+
+@contextmanager
+def observers_frozen(model: nn.Module) -> Iterator[None]:
+    """Fake-quant observers off for a while (e.g. a held-out evaluation during QAT), restored after.
+
+    FakeQuantize observes in eval mode too, so without this held-out images would shape the int8 ranges.
+    """
+    quantizers = [m for m in model.modules() if isinstance(getattr(m, "observer_enabled", None), torch.Tensor)]
+    saved = [q.observer_enabled.clone() for q in quantizers]
+    for quantizer in quantizers:
+        quantizer.observer_enabled.fill_(0)
+    try:
+        yield
+    finally:
+        for quantizer, state in zip(quantizers, saved):
+            quantizer.observer_enabled.copy_(state)
 
 
 def is_quantized(model: nn.Module) -> bool:

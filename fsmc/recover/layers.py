@@ -33,7 +33,8 @@ def compressed_layers(student: nn.Module, teacher: nn.Module) -> list[str]:
 def capture(model: nn.Module, layer: str, images: torch.Tensor, what: str, batch_size: int = 256) -> torch.Tensor:
     """The input (``what="input"``) or output (``"output"``) of ``model``'s ``layer`` on ``images`` (CPU tensor)."""
     module = dict(model.named_modules())[layer]
-    device = pick_device()
+    device, was_training = pick_device(), model.training
+    home = next(model.parameters(), torch.empty(0)).device
     model.to(device).eval()
     chunks: list[torch.Tensor] = []
 
@@ -51,7 +52,7 @@ def capture(model: nn.Module, layer: str, images: torch.Tensor, what: str, batch
                     pass
     finally:
         handle.remove()
-    model.cpu()
+        model.to(home).train(was_training)
     return torch.cat(chunks)
 
 

@@ -21,7 +21,10 @@ Early stopping (``recover.early_stopping``; ``auto`` = on exactly when OOD image
 join training, to keep the student from memorising their drawn labels): a
 stratified slice of the few-shot set is held out; every ``eval_every`` steps the
 class-balanced cross-entropy on it is measured and the best student is kept;
-training stops after ``patience`` checks without improvement. Departures from the
+training stops after ``patience`` checks without improvement. A class with so few
+shots that ``round(holdout_fraction * n_c)`` is 0 keeps them all for training and
+is absent from the held-out loss (a known limit: with 2 shots, holding one out
+would halve what the student sees of that class). Departures from the
 paper (whose formulas could not be read): the weighting by ``alpha`` /
 ``lambda_ood`` and the early-stopping criterion are this re-implementation's.
 
@@ -41,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from fsmc.compress.quantization import observers_frozen
 from fsmc.config import RecoverParams
 from fsmc.recover.complementary import class_prior, class_weights, complementary_distribution, draw_ood_labels
 from fsmc.recover.losses import weighted_cross_entropy
@@ -229,7 +233,9 @@ def train(
         progress.set_postfix(loss=f"{loss.item():.3f}")
 
         if len(holdout_pos) and (step % params.eval_every == 0 or step == params.steps):
-            holdout_loss = _balanced_ce(predict_logits(student, holdout_images), holdout_labels, data.num_classes)
+            with observers_frozen(student):
+                holdout_logits = predict_logits(student, holdout_images)
+            holdout_loss = _balanced_ce(holdout_logits, holdout_labels, data.num_classes)
             report.holdout_curve.append((step, round(holdout_loss, 6)))
             if holdout_loss < best_loss - 1e-6:
                 best_loss, best_state, checks_without_gain = holdout_loss, copy.deepcopy(student.state_dict()), 0

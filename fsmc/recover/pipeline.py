@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -29,6 +30,7 @@ def recover_student(
     Returns:
         The recovered model, the report, and the checkpoint meta to save it with.
     """
+    student = copy.deepcopy(student)  # the caller's model stays as it was
     scheme = meta.get("scheme")
     out_meta = {**meta, "recovery": params.label}
     if scheme == "unstructured":

@@ -25,7 +25,8 @@ from tests.conftest import run_cli
     ],
 )
 def test_bad_input_exits_2_before_any_work(tmp_path, override, named):
-    result = run_cli(["run", "--set", *override.split(" --set ")], cwd=tmp_path)
+    sets = [arg for pair in override.split(" --set ") for arg in ("--set", pair)]
+    result = run_cli(["run", *sets], cwd=tmp_path)
     assert result.returncode == 2
     assert named in result.stderr
     assert "Traceback" not in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import shutil
 
@@ -58,7 +59,7 @@ def test_recovery_beats_the_unrecovered_pruned_student(pruned_workspace, small_p
         assert report["ood_size"] == 0 and report["holdout_size"] == 0
 
 
-@pytest.mark.parametrize("method", ["kd", "mir", "fskd"])
+@pytest.mark.parametrize("method", ["bp", "kd", "fskd", "cd", "mir"])
 def test_oe_changes_nothing_when_the_ood_pool_is_empty(data_workspace, small_params, tmp_path, method):
     """budget=0: no OOD image to add, so oe=true must give the very same student as oe=false."""
     from fsmc.stages import curate_ood
@@ -112,3 +113,40 @@ def test_mir_keeps_the_teachers_head_and_cd_keeps_the_pruned_shapes(pruned_works
     recover.run(_with(small_params, "recover", method="cd", oe=False), pruned_workspace)
     cd, _, _ = load_checkpoint(pruned_workspace.student_model)
     assert {k: v.shape for k, v in cd.state_dict().items()} == {k: v.shape for k, v in pruned.state_dict().items()}
+
+
+def test_cd_layerwise_phase_lowers_each_regressed_layers_loss_and_mu_matters(pruned_workspace, small_params):
+    from fsmc.recover.methods.base import RecoveryContext
+    from fsmc.recover.methods.cd import layerwise, regressed_layers
+    from fsmc.stages.reading import few_shot_set
+
+    model, _, meta = load_checkpoint(pruned_workspace.pruned_model)
+    the_teacher, _, _ = load_checkpoint(pruned_workspace.teacher_model)
+    _, _, few = few_shot_set(small_params, pruned_workspace)
+    images = to_tensor(few.images, few.pixel_max)
+    context = RecoveryContext(the_teacher, None, KeptChannels.from_json(meta["kept_channels"]))
+    assert regressed_layers(model, the_teacher, context) == ["net.features.3", "net.features.7"]  # inputs pruned
+    students, losses = {}, {}
+    for mu in (0.0, 0.9, 1.0):
+        students[mu] = copy.deepcopy(model)
+        losses[mu] = layerwise(students[mu], the_teacher, images, context, _with(small_params, "recover", mu=mu).recover)
+    # The correction term sees the teacher's full input and drives the loss down on every layer ...
+    assert all(last < 0.8 * first for first, last in losses[1.0].values()), losses[1.0]
+    assert all(last < first for first, last in losses[0.9].values()), losses[0.9]
+    # ... while imitation alone is exactly 0 for a student that is its teacher restricted to kept channels.
+    # (Adam still scales float round-off gradients up to tiny steps, hence a tolerance.)
+    assert all(first < 1e-9 and last < 1e-9 for first, last in losses[0.0].values()), losses[0.0]
+    weight = "net.features.7.weight"
+    drift = (students[0.0].state_dict()[weight] - model.state_dict()[weight]).norm()
+    assert drift < 0.1 * (students[1.0].state_dict()[weight] - model.state_dict()[weight]).norm()
+    assert not torch.equal(students[0.9].state_dict()[weight], students[1.0].state_dict()[weight])
+
+
+def test_registries_and_config_name_the_same_schemes_and_methods():
+    from fsmc.compress.schemes import SCHEME_SUMMARIES, SCHEMES
+    from fsmc.config import RECOVERY_METHODS
+    from fsmc.config import SCHEMES as CONFIG_SCHEMES
+    from fsmc.recover.methods import METHODS
+
+    assert tuple(METHODS) == RECOVERY_METHODS
+    assert tuple(SCHEMES) == CONFIG_SCHEMES == tuple(SCHEME_SUMMARIES)

@@ -44,8 +44,10 @@ def test_pruned_resnet_is_exactly_the_masked_unpruned_resnet(importance, global_
     loss = {"taylor": taylor_loss(images, labels), "class-aware": class_aware_loss(images, labels, torch.rand(16, 3, 32, 32), 10)}
     student, kept = prune_channels(teacher, images[:1], 0.5, importance, global_pruning, loss.get(importance))
     assert model_cost(student, images).macs < 0.6 * model_cost(teacher, images).macs
-    # Block outputs keep their width (option-A shortcut); only inner channels go.
+    # Block outputs keep their width (option-A shortcut); only inner channels go, and each block's conv2
+    # lost exactly the inputs its conv1 lost (what fskd and cd index the teacher with).
     assert all(name.endswith("conv1") and "layer" in name for name in kept.outputs)
+    assert {n.replace("conv1", "conv2"): c for n, c in kept.outputs.items()} == kept.inputs
     x = torch.rand(8, 3, 32, 32)
     with torch.no_grad():
         difference = (student(x) - masked_copy(teacher, kept)(x)).abs().max()
@@ -98,7 +100,7 @@ def test_int8_qat_trains_then_runs_int8_kernels(pruned_free_workspace, small_par
     assert runs_int8_kernels(student, torch.rand(2, 1, 8, 8))
     metrics = evaluate.run(params, ws)
     assert metrics["student"]["top1"] > 0.9
-    assert metrics["student"]["bytes"] * 3.3 < metrics["teacher"]["bytes"]
+    assert metrics["student"]["bytes"] * 3.5 <= metrics["teacher"]["bytes"]
 
 
 @pytest.mark.parametrize("init", ["teacher", "scratch"])

@@ -17,7 +17,8 @@ Departures: the channels are chosen by the compression scheme before CD runs, so
 CD's proximal group-threshold inside the solve is replaced by plain Adam
 (``recover.layerwise_steps`` per layer at ``recover.layerwise_lr``, batches of 64;
 the code uses 3000 iterations, lr 1e-3 for ResNet-56); a sparse (unstructured)
-layer keeps its zeros through a fixed mask. The fine-tuning is Hinton KD (the
+layer keeps its zeros through a fixed mask. The teacher's layer inputs are recomputed
+per run (cut-short forward passes), not read from the teacher-outputs cache. The fine-tuning is Hinton KD (the
 code's ``--use_kd`` option) through the shared loop rather than the code's default
 cross-entropy. With ``recover.oe`` OOD images join the layer-wise phase as
 unlabelled inputs and the fine-tuning gets the full plug-in.
@@ -25,9 +26,12 @@ unlabelled inputs and the fine-tuning gets the full plug-in.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from fsmc.compress.unstructured import trainable_weight
 from fsmc.config import RecoverParams
@@ -45,11 +49,25 @@ def _expand(h_student: torch.Tensor, channels: list[int], width: int) -> torch.T
     return full
 
 
+def regressed_layers(student: nn.Module, teacher: nn.Module, context: RecoveryContext) -> list[str]:
+    """Layers whose inputs were pruned, or whose weights are sparse: the layers CD regresses.
+
+    A layer that lost only output channels starts at ``W_s = W_t[kept]``, where both
+    ``L_c`` and ``L_i`` are exactly zero with zero gradient (as in the CD code, which
+    prunes input channels), so it is skipped.
+    """
+    return [
+        name
+        for name in compressed_layers(student, teacher)
+        if name in context.kept.inputs or parametrize.is_parametrized(student.get_submodule(name), "weight")
+    ]
+
+
 def layerwise(student: nn.Module, teacher: nn.Module, images: torch.Tensor, context: RecoveryContext, params: RecoverParams) -> dict[str, list[float]]:
     """Cross-distil every compressed layer of ``student`` in place; returns ``{layer: [loss first, loss last]}``."""
     generator = torch.Generator().manual_seed(params.seed)
     losses = {}
-    for name in compressed_layers(student, teacher):
+    for name in regressed_layers(student, teacher, context):
         s_layer, t_layer = student.get_submodule(name), teacher.get_submodule(name)
         h_t, h_s = capture(teacher, name, images, "input"), capture(student, name, images, "input")
         inputs_kept = kept_inputs(context.kept, name, h_t.shape[1])
@@ -82,11 +100,8 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
     images = context.data.images
     if oe_active(context.data, params):
         images = torch.cat([images, context.data.ood_images])
-    teacher = context.teacher.cpu().eval()
-    for parameter in teacher.parameters():
-        parameter.requires_grad_(False)
-    torch.manual_seed(params.seed)
-    student = student.cpu().train()
+    teacher = copy.deepcopy(context.teacher).cpu().eval()
+    student = copy.deepcopy(student).cpu()
     losses = layerwise(student, teacher, images, context, params)
     report = start_report(context.data, params)
     report.notes.append(f"cd layer-wise phase on {len(images)} images, loss first -> last step per layer: {losses}")

@@ -14,7 +14,9 @@ front to back, each on the already corrected earlier layers. No labels, no SGD.
 Departures: the paper puts Q after the last conv of each pruned block; here every
 layer whose shape pruning changed gets one (for a pruned output, Q maps onto the
 teacher's kept channels). With ``recover.oe`` the OOD images join the least
-squares as further unlabelled rows; there is no training to stop early.
+squares as further unlabelled rows; there is no training to stop early. The
+teacher's layer outputs are recomputed per run (cut-short forward passes), not read
+from the teacher-outputs cache, which holds logits and features only.
 """
 
 from __future__ import annotations

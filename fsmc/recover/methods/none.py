@@ -17,6 +17,8 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
     """The student unchanged."""
     report = start_report(context.data, params)
     report.oe_active = False
+    if params.oe:
+        report.notes.append("method none trains nothing: oe=true has no effect")
     return student.eval(), report
 
 

@@ -25,9 +25,12 @@ import tasks  # noqa: F401  (environment defaults before prefect is imported)
 from fsmc.config import Params, load_params
 from fsmc.errors import BAD_INPUT_EXIT_CODE, FsmcError
 from fsmc.preflight import check_inputs
+from flows.servers import server_app, ui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Few-sample model compression, fair to minority classes.")
 err_console = Console(stderr=True)
+app.command()(ui)
+app.add_typer(server_app, name="server")
 
 
 def _fail(error: Exception) -> None:
@@ -132,6 +135,13 @@ def _print_report(result: dict[str, Any]) -> None:
         f"registered [bold]{model['name']}[/] version {model['version']} (MLflow run {result['mlflow_run_id']}); "
         f"outputs in {result['workspace']}; {result['wall_seconds']:.1f} s"
     )
+    promotion = result["promotion"]
+    speed = f"speed-up x{promotion['speedup']:.2f} at batch {promotion['batch']} ({promotion['teacher_ms']:.2f} -> {promotion['student_ms']:.2f} ms)"
+    if promotion["passed"]:
+        console.print(f"[green]gate passed[/]: version {model['version']} is now @{promotion['alias']}; {speed}")
+    else:
+        holder = f"version {promotion['alias_holder']}" if promotion["alias_holder"] else "no version"
+        console.print(f"[yellow]gate failed[/]: {'; '.join(promotion['reasons'])}; {speed}. @{promotion['alias']} stays on {holder}.")
 
 
 @app.command()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.transactions import transaction
 
 from fsmc.config import params_from_dict
 from fsmc.stages.workspace import Workspace
@@ -20,6 +21,7 @@ from tasks.stages import (
     teacher_task,
     validate_task,
 )
+from tasks.promotion import mark_rolled_back, promote_task, speedup_task
 from tasks.tracking import log_run_task
 
 REPORTED = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "worst_class", "per_class", "params", "macs", "bytes")
@@ -48,7 +50,18 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str) -> dict[str
     recover_task(p, ws)
     evaluation = evaluate_task(p, ws)
     wall_seconds = time.perf_counter() - started
-    registered = log_run_task(p, ws, wall_seconds)
+    registered = None
+    try:
+        # Registration, gate and alias: one transaction (see tasks.promotion for what a failure leaves).
+        with transaction() as txn:
+            registered = log_run_task(p, ws, wall_seconds)
+            txn.set("registered", registered)
+            txn.set("alias", p.gate.alias)
+            speed = speedup_task(p, ws)
+            promotion = promote_task(p, ws, registered, speed)
+    except Exception as error:
+        mark_rolled_back(registered, f"{type(error).__name__}: {error}")
+        raise
     return {
         "teacher": {k: evaluation["teacher"][k] for k in REPORTED},
         "student": {k: evaluation["student"][k] for k in (*REPORTED, "per_class_gap", "top1_gap", "worst_class_gap")},
@@ -61,4 +74,5 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str) -> dict[str
         "wall_seconds": round(time.perf_counter() - started, 3),
         "mlflow_run_id": registered["run_id"],
         "registered_model": {"name": registered["name"], "version": registered["version"]},
+        "promotion": promotion,
     }

@@ -176,6 +176,17 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class GateParams:
+    """When a registered student earns the registry alias (``champion``): fair to every class, and faster."""
+
+    max_top1_drop: float = 0.03  # teacher top-1 minus student top-1, at most (fraction, 0.03 = 3 points)
+    max_worst_class_drop: float = 0.10  # teacher worst-class accuracy minus the student's, at most
+    min_speedup: float = 1.0  # teacher / student CPU latency at latency_batch, at least
+    latency_batch: int = 64  # test images per timed forward pass
+    alias: str = "champion"  # the registry alias the gate grants
+
+
+@dataclass(frozen=True)
 class TrackingParams:
     """MLflow experiment and registered-model names."""
 
@@ -194,6 +205,7 @@ class Params:
     compress: CompressParams = CompressParams()
     recover: RecoverParams = RecoverParams()
     evaluate: EvaluateParams = EvaluateParams()
+    gate: GateParams = GateParams()
     tracking: TrackingParams = TrackingParams()
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -391,6 +403,18 @@ def validate(params: Params) -> Params:
     _check(0 < r.holdout_fraction < 1, f"recover.holdout_fraction={r.holdout_fraction} must lie strictly between 0 and 1.")
     _check(r.eval_every >= 1 and r.patience >= 1, "recover.eval_every and recover.patience must be at least 1.")
     _check(params.evaluate.minority_classes >= 1, "evaluate.minority_classes must be at least 1.")
+    g = params.gate
+    _check(0 <= g.max_top1_drop <= 1, f"gate.max_top1_drop={g.max_top1_drop} must lie in [0, 1] (a fraction: 0.03 = 3 points).")
+    _check(
+        0 <= g.max_worst_class_drop <= 1,
+        f"gate.max_worst_class_drop={g.max_worst_class_drop} must lie in [0, 1] (a fraction: 0.1 = 10 points).",
+    )
+    _check(g.min_speedup > 0, f"gate.min_speedup={g.min_speedup} must be positive (1.0: at least as fast as the teacher).")
+    _check(g.latency_batch >= 1, f"gate.latency_batch={g.latency_batch} must be at least 1.")
+    _check(
+        re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", g.alias) is not None,
+        f"gate.alias={g.alias!r} is not a valid registry alias; use letters, digits, '-' and '_' (e.g. champion).",
+    )
     _check(params.evaluate.max_test_images >= 0, "evaluate.max_test_images must be >= 0 (0 means the whole test split).")
     return params
 

@@ -100,3 +100,26 @@ def test_an_int8_student_is_logged_and_registered_as_torchscript(project):
     with torch.no_grad():
         predictions = model(to_tensor(digits.test.images, digits.test.pixel_max)).argmax(1).numpy()
     assert np.mean(predictions == digits.test.labels) == pytest.approx(summary["student"]["top1"])
+
+
+def test_promotion_gate_moves_the_alias_only_when_the_student_passes(project, first_run):
+    """A lenient gate promotes; a strict one leaves the version registered, tagged with why, champion unchanged."""
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    lenient = ["--set", "max_top1_drop=1", "--set", "max_worst_class_drop=1", "--set", "min_speedup=0.01"]
+    passed = run_cli(["run", "--json", "--workspace", "runs/gate-pass", *FAST, *lenient], cwd=project)
+    assert passed.returncode == 0, passed.stderr[-3000:]
+    promoted = json.loads(passed.stdout.strip().splitlines()[-1])
+    name, version = promoted["registered_model"]["name"], promoted["registered_model"]["version"]
+    assert promoted["promotion"]["passed"] is True and promoted["promotion"]["speedup"] > 0
+    assert client.get_model_version_by_alias(name, "champion").version == version
+    assert client.get_model_version(name, version).tags["gate.passed"] == "true"
+
+    strict = run_cli(["run", "--json", "--workspace", "runs/gate-fail", *FAST, "--set", "max_top1_drop=0"], cwd=project)
+    assert strict.returncode == 0, strict.stderr[-3000:]
+    refused = json.loads(strict.stdout.strip().splitlines()[-1])
+    refused_version = refused["registered_model"]["version"]
+    assert refused["promotion"]["passed"] is False
+    tags = client.get_model_version(name, refused_version).tags
+    assert tags["gate.passed"] == "false" and "top-1 dropped" in tags["gate.reasons"]
+    assert client.get_model_version_by_alias(name, "champion").version == version  # the previous champion stays

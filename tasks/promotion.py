@@ -1,0 +1,96 @@
+"""Promotion: the registered student gets the registry alias only if it passes the gate.
+
+Registration, gate and alias run in one Prefect transaction (``flows.compress``):
+
+* gate fails -> the version stays registered, without the alias, tagged with why
+  (``gate.passed=false``, ``gate.reasons``); the previous champion keeps the alias;
+* gate passes -> tags first, alias last, so a version holding the alias always
+  carries its gate record;
+* anything raises after registration -> the transaction rolls back: a version that
+  got the alias gives it back to the previous champion, and the version is tagged
+  ``promotion=rolled-back`` instead of being deleted (nothing a user produced is lost).
+"""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from prefect import task
+from prefect.transactions import Transaction, get_transaction
+
+from fsmc.atomic import read_json
+from fsmc.config import Params
+from fsmc.data.images import to_tensor
+from fsmc.data.sources import load_dataset
+from fsmc.gate import decide, measure_speedup
+from fsmc.models.checkpoint import load_checkpoint
+from fsmc.stages.evaluate import stratified_subset
+from fsmc.stages.workspace import Workspace
+from tasks.settings import tracking_uri
+
+
+def _current_holder(client: mlflow.MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return client.get_model_version_by_alias(name, alias).version
+    except MlflowException:
+        return None
+
+
+@task(name="measure_speedup")
+def speedup_task(params: Params, ws: Workspace) -> dict:
+    """CPU latency of teacher and student on ``gate.latency_batch`` test images."""
+    teacher, _, _ = load_checkpoint(ws.teacher_model)
+    student, _, _ = load_checkpoint(ws.student_model)
+    test = stratified_subset(load_dataset(params.data).test, params.evaluate.max_test_images)
+    batch = to_tensor(test.images[: params.gate.latency_batch], test.pixel_max)
+    return measure_speedup(teacher, student, batch)
+
+
+@task(name="promotion_gate")
+def promote_task(params: Params, ws: Workspace, registered: dict, speed: dict) -> dict:
+    """Record the gate decision on the model version and move the alias if it passed."""
+    mlflow.set_tracking_uri(tracking_uri())
+    client = mlflow.MlflowClient()
+    name, version, alias = registered["name"], registered["version"], params.gate.alias
+    decision = decide(read_json(ws.metrics), speed["speedup"], params.gate)
+    previous = _current_holder(client, name, alias)
+    transaction = get_transaction()
+    if transaction is not None:
+        transaction.set("previous_holder", previous)
+    tags = {
+        "gate.passed": str(decision.passed).lower(),
+        "gate.reasons": "; ".join(decision.reasons) or "-",
+        "gate.measured": json.dumps({k: round(v, 6) for k, v in decision.measured.items()}),
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    client.log_metric(registered["run_id"], "gate.speedup", float(speed["speedup"]))
+    if decision.passed:
+        client.set_registered_model_alias(name, alias, version)
+    holder = _current_holder(client, name, alias)
+    return {"passed": decision.passed, "reasons": decision.reasons, "alias": alias, "alias_holder": holder, "previous_holder": previous, **speed}
+
+
+@promote_task.on_rollback
+def _give_the_alias_back(transaction: Transaction) -> None:
+    """Undo a promotion whose transaction failed later: the previous holder gets the alias back."""
+    registered = transaction.get("registered", None)
+    if not registered:
+        return
+    client = mlflow.MlflowClient(tracking_uri())
+    previous = transaction.get("previous_holder", None)
+    alias = transaction.get("alias", "champion")
+    if previous:
+        client.set_registered_model_alias(registered["name"], alias, previous)
+    elif _current_holder(client, registered["name"], alias) == registered["version"]:
+        client.delete_registered_model_alias(registered["name"], alias)
+
+
+def mark_rolled_back(registered: dict | None, why: str) -> None:
+    """Tag a registered version whose promotion transaction failed (kept, never deleted)."""
+    if not registered:
+        return
+    client = mlflow.MlflowClient(tracking_uri())
+    client.set_model_version_tag(registered["name"], registered["version"], "promotion", f"rolled-back: {why}"[:500])

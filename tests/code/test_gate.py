@@ -1,0 +1,38 @@
+"""The promotion gate's decision: each limit named when it is broken."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fsmc.config import GateParams, load_params
+from fsmc.errors import FsmcError
+from fsmc.gate import decide, measure_speedup
+
+METRICS = {"teacher": {"top1": 0.90, "worst_class_acc": 0.80}, "student": {"top1": 0.88, "worst_class_acc": 0.70}}
+
+
+def test_a_student_within_every_limit_passes():
+    decision = decide(METRICS, speedup=1.8, gate=GateParams(max_top1_drop=0.03, max_worst_class_drop=0.15, min_speedup=1.5))
+    assert decision.passed and decision.reasons == []
+    assert decision.measured["top1_drop"] == pytest.approx(0.02)
+
+
+def test_each_broken_limit_is_named():
+    decision = decide(METRICS, speedup=1.1, gate=GateParams(max_top1_drop=0.01, max_worst_class_drop=0.05, min_speedup=1.5))
+    assert not decision.passed
+    assert [r.split(" ")[0] for r in decision.reasons] == ["top-1", "worst-class", "speed-up"]
+    assert "10.00 points (limit 5.00)" in decision.reasons[1]
+
+
+def test_speedup_is_measured_against_the_teacher_on_the_same_batch():
+    wide = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3, padding=1), torch.nn.Conv2d(64, 64, 3, padding=1))
+    narrow = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 64, 3, padding=1))
+    result = measure_speedup(wide, narrow, torch.rand(16, 3, 32, 32), rounds=3)
+    assert result["speedup"] > 1.5 and result["batch"] == 16
+
+
+@pytest.mark.parametrize(("override", "named"), [("min_speedup=0", "gate.min_speedup=0.0"), ("gate.alias=@x", "gate.alias='@x'")])
+def test_bad_gate_settings_are_refused(override, named):
+    with pytest.raises(FsmcError, match=named):
+        load_params(None, [override])

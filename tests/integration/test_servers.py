@@ -1,0 +1,99 @@
+"""Real servers on free 127.0.0.1 ports: the MLflow UI over the project's store, the Prefect server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(url: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.Popen([str(Path(sys.executable).with_name("fsmc")), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _stop(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, err = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+    return err
+
+
+def test_ui_serves_the_project_store_and_a_run_logs_through_it(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    port = _free_port()
+    server = _start(["ui", "--port", str(port)], tmp_path)
+    try:
+        assert _wait_for(f"http://127.0.0.1:{port}/health").strip() == "OK"
+        result = run_cli(
+            ["run", "--json", "--set", "recover.steps=60", "--set", "teacher.epochs=10"],
+            cwd=tmp_path,
+            env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"},
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        # The run and the registered version, read back through the server's REST API.
+        run = json.loads(_wait_for(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/get?run_id={summary['mlflow_run_id']}"))
+        metrics = {m["key"]: m["value"] for m in run["run"]["data"]["metrics"]}
+        assert metrics["student.top1"] == pytest.approx(summary["student"]["top1"])
+        name, version = summary["registered_model"]["name"], summary["registered_model"]["version"]
+        registered = json.loads(_wait_for(f"http://127.0.0.1:{port}/api/2.0/mlflow/model-versions/get?name={name}&version={version}"))
+        assert registered["model_version"]["run_id"] == summary["mlflow_run_id"]
+    finally:
+        _stop(server)
+    assert server.returncode is not None
+    assert (tmp_path / "mlruns" / "mlflow.db").is_file()  # the server used the project's store
+
+
+def test_prefect_server_starts_on_loopback_and_stops(tmp_path):
+    port = _free_port()
+    server = _start(["server", "start", "--port", str(port)], tmp_path)
+    try:
+        assert _wait_for(f"http://127.0.0.1:{port}/api/health").strip() == "true"
+    finally:
+        _stop(server)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=3)
+
+
+def test_a_non_loopback_host_is_warned_about(tmp_path):
+    port = _free_port()
+    server = _start(["ui", "--host", "0.0.0.0", "--port", str(port)], tmp_path)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/health")
+    finally:
+        err = _stop(server)
+    assert "warning" in err and "0.0.0.0" in err and "no authentication" in err

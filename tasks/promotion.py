@@ -33,7 +33,7 @@ from tasks.settings import tracking_uri
 
 def _current_holder(client: mlflow.MlflowClient, name: str, alias: str) -> str | None:
     try:
-        return client.get_model_version_by_alias(name, alias).version
+        return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 

@@ -112,7 +112,7 @@ def test_promotion_gate_moves_the_alias_only_when_the_student_passes(project, fi
     promoted = json.loads(passed.stdout.strip().splitlines()[-1])
     name, version = promoted["registered_model"]["name"], promoted["registered_model"]["version"]
     assert promoted["promotion"]["passed"] is True and promoted["promotion"]["speedup"] > 0
-    assert client.get_model_version_by_alias(name, "champion").version == version
+    assert str(client.get_model_version_by_alias(name, "champion").version) == version
     assert client.get_model_version(name, version).tags["gate.passed"] == "true"
 
     strict = run_cli(["run", "--json", "--workspace", "runs/gate-fail", *FAST, "--set", "max_top1_drop=0"], cwd=project)
@@ -122,4 +122,4 @@ def test_promotion_gate_moves_the_alias_only_when_the_student_passes(project, fi
     assert refused["promotion"]["passed"] is False
     tags = client.get_model_version(name, refused_version).tags
     assert tags["gate.passed"] == "false" and "top-1 dropped" in tags["gate.reasons"]
-    assert client.get_model_version_by_alias(name, "champion").version == version  # the previous champion stays
+    assert str(client.get_model_version_by_alias(name, "champion").version) == version  # the previous champion stays

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,26 +20,24 @@ from rich.console import Console
 from rich.table import Table
 
 import tasks  # noqa: F401  (environment defaults before prefect is imported)
-from fsmc.config import Params, load_params
-from fsmc.errors import BAD_INPUT_EXIT_CODE, FsmcError
+
+from fsmc.errors import FsmcError
 from fsmc.preflight import check_inputs
+from fsmc.stages.workspace import new_run_folder
+from flows.cli_common import fail, load_cli_params
+from flows.deploy import deploy_app, serve
 from flows.servers import server_app, ui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Few-sample model compression, fair to minority classes.")
 err_console = Console(stderr=True)
 app.command()(ui)
+app.command()(serve)
 app.add_typer(server_app, name="server")
+app.add_typer(deploy_app, name="deploy")
 
 
-def _fail(error: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-    raise typer.Exit(BAD_INPUT_EXIT_CODE)
-
-
-def _load(params_file: Path, overrides: list[str]) -> Params:
-    # The shipped params.yaml is optional: without one, the built-in defaults apply.
-    path = params_file if params_file.exists() or params_file != Path("params.yaml") else None
-    return load_params(path, overrides)
+_fail = fail
+_load = load_cli_params
 
 
 def _use_directories(data_dir: Path | None, model_dir: Path | None) -> None:
@@ -85,10 +81,6 @@ def _hide_user_errors_in_prefect_logs() -> None:
         logger.addFilter(user_errors)
         for handler in logger.handlers:
             handler.addFilter(user_errors)
-
-
-def _default_workspace() -> Path:
-    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
 
 
 def _percent(value: float) -> str:
@@ -172,7 +164,7 @@ def run(
 
     _hide_user_errors_in_prefect_logs()
 
-    target = workspace or _default_workspace()
+    target = workspace or new_run_folder()
     existed = target.exists()
     try:
         result = compress_flow(params=params.to_dict(), workspace=str(target))

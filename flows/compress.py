@@ -10,7 +10,7 @@ from prefect import flow
 from prefect.transactions import transaction
 
 from fsmc.config import params_from_dict
-from fsmc.stages.workspace import Workspace
+from fsmc.stages.workspace import Workspace, new_run_folder
 from tasks.stages import (
     compress_task,
     curate_ood_task,
@@ -28,19 +28,20 @@ REPORTED = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc
 
 
 @flow(name="compress")
-def compress_flow(params: dict[str, dict[str, Any]], workspace: str) -> dict[str, Any]:
+def compress_flow(params: dict[str, dict[str, Any]], workspace: str = "") -> dict[str, Any]:
     """Compress the teacher end to end and register the student.
 
     Args:
         params: ``{section: {key: value}}`` as in params.yaml (validated here again).
-        workspace: folder receiving every stage's outputs.
+        workspace: folder receiving every stage's outputs (empty: a new ``runs/<time>-<id>``, as
+            scheduled runs need).
 
     Returns:
         The run summary (teacher and student metrics, MLflow run and model version).
     """
     started = time.perf_counter()
     p = params_from_dict(params)
-    ws = Workspace(Path(workspace))
+    ws = Workspace(Path(workspace) if workspace else new_run_folder())
     record_inputs_task(p, ws)
     sample_few_shot_task(p, ws)
     teacher_task(p, ws)  # before OOD curation: its optional near-ID filter asks the teacher

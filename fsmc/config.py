@@ -187,6 +187,14 @@ class GateParams:
 
 
 @dataclass(frozen=True)
+class ServeParams:
+    """The scheduled deployment ``fsmc serve`` offers on the Prefect server."""
+
+    deployment: str = "nightly"  # deployment name: the flow runs as compress/<deployment>
+    cron: str = "0 3 * * *"  # when it runs (5-field cron, the server's time zone: UTC)
+
+
+@dataclass(frozen=True)
 class TrackingParams:
     """MLflow experiment and registered-model names."""
 
@@ -206,6 +214,7 @@ class Params:
     recover: RecoverParams = RecoverParams()
     evaluate: EvaluateParams = EvaluateParams()
     gate: GateParams = GateParams()
+    serve: ServeParams = ServeParams()
     tracking: TrackingParams = TrackingParams()
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -414,6 +423,15 @@ def validate(params: Params) -> Params:
     _check(
         re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", g.alias) is not None,
         f"gate.alias={g.alias!r} is not a valid registry alias; use letters, digits, '-' and '_' (e.g. champion).",
+    )
+    sv = params.serve
+    _check(
+        re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", sv.deployment) is not None,
+        f"serve.deployment={sv.deployment!r} is not a valid deployment name; use letters, digits, '.', '-' and '_'.",
+    )
+    _check(
+        len(sv.cron.split()) == 5 and re.fullmatch(r"[0-9*/,\- ]+", sv.cron) is not None,
+        f"serve.cron={sv.cron!r} is not a 5-field cron expression (minute hour day month weekday, e.g. '0 3 * * *').",
     )
     _check(params.evaluate.max_test_images >= 0, "evaluate.max_test_images must be >= 0 (0 means the whole test split).")
     return params

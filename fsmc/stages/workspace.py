@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def new_run_folder(base: Path = Path("runs")) -> Path:
+    """A fresh folder name for one flow run: ``runs/<UTC time>-<random hex>`` (two runs never share one)."""
+    return base / f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)

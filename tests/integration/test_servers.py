@@ -37,8 +37,8 @@ def _wait_for(url: str, timeout: float = 120) -> str:
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+def _start(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}, **(extra_env or {})}
     return subprocess.Popen([str(Path(sys.executable).with_name("fsmc")), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -97,3 +97,49 @@ def test_a_non_loopback_host_is_warned_about(tmp_path):
     finally:
         err = _stop(server)
     assert "warning" in err and "0.0.0.0" in err and "no authentication" in err
+
+
+def _deployments(api: str) -> list[dict]:
+    request = urllib.request.Request(f"{api}/deployments/filter", data=b"{}", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_served_deployment_has_the_cron_schedule_and_runs_through_the_api(tmp_path):
+    import mlflow
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    server = _start(["server", "start", "--port", str(port)], tmp_path)
+    served = None
+    fast = ["--set", "teacher.epochs=10", "--set", "recover.steps=60"]
+    try:
+        _wait_for(f"{api}/health")
+        served = _start(["serve", *fast], tmp_path, {"PREFECT_API_URL": api})
+        deadline = time.monotonic() + 120
+        while not any(d["name"] == "nightly" for d in _deployments(api)):
+            assert time.monotonic() < deadline, "fsmc serve never registered its deployment"
+            assert served.poll() is None, served.communicate()[1][-3000:]
+            time.sleep(1)
+        deployment = next(d for d in _deployments(api) if d["name"] == "nightly")
+        assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["0 3 * * *"]
+
+        result = run_cli(["deploy", "run", "nightly", *fast, "--timeout", "600"], cwd=tmp_path, env={"PREFECT_API_URL": api})
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+        assert "Completed" in result.stdout
+        # The run really happened in the served project: a run folder and a registered model version.
+        (run_folder,) = list((tmp_path / "runs").iterdir())
+        assert (run_folder / "evaluate" / "metrics.json").is_file()
+        client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+        assert client.search_model_versions("name='fsmc-student'")
+    finally:
+        if served is not None:
+            _stop(served)
+        _stop(server)
+
+
+def test_deploy_run_without_a_server_says_how_to_start_one(tmp_path):
+    result = run_cli(["deploy", "run", "nightly"], cwd=tmp_path, env={"PREFECT_API_URL": ""})
+    assert result.returncode == 2
+    assert "PREFECT_API_URL is not set" in result.stderr and "fsmc server start" in result.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
 
 from fsmc.compress.quantization import runs_int8_kernels
 from fsmc.data.images import to_tensor

@@ -32,6 +32,7 @@ from fsmc.compress.pruning import model_cost
 from fsmc.compress.quantization import quantize_ptq
 from fsmc.config import load_params
 from fsmc.data.images import to_tensor
+from fsmc.gate import cpu_latency
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.recover.loop import RecoveryData, train
 from fsmc.recover.losses import distillation_loss
@@ -43,20 +44,6 @@ from fsmc.teacher_outputs import images_key, teacher_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 SETTING = ["dataset=cifar10", "teacher=resnet56-jpeg", "k_max=50", "imbalance_ratio=10", "budget=3x", "max_test_images=2000"]
-
-
-def _latency(model: torch.nn.Module, batch: torch.Tensor, rounds: int = 20) -> float:
-    """Best-of-``rounds`` seconds per forward pass."""
-    model.eval()
-    with torch.inference_mode():
-        for _ in range(3):
-            model(batch)
-        best = float("inf")
-        for _ in range(rounds):
-            start = time.perf_counter()
-            model(batch)
-            best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _bare_kd_loop(student, images, labels, logits, ood, ood_logits, steps, params) -> None:
@@ -150,15 +137,15 @@ def main() -> None:
     )
 
     # Latency: pruned vs teacher (against the MACs ratio), int8 vs fp32.
-    latency = Table(title="CPU latency (best of 20), ms per batch")
+    latency = Table(title="CPU latency (best of 10), ms per batch")
     for column in ("model", "batch 1", "batch 64", "speed-up b1", "speed-up b64", "MACs ratio", "speed-up / (1 / MACs ratio) b64"):
         latency.add_column(column, justify="right")
     int8 = quantize_ptq(teacher, torch.cat([images, ood_images[:256]]))
     example = images[:1]
     macs_ratio = model_cost(student, example).macs / model_cost(teacher, example).macs
-    base = {b: _latency(teacher, images[:b].contiguous()) for b in (1, 64)}
+    base = {b: cpu_latency(teacher, images[:b].contiguous()) for b in (1, 64)}
     for name, model, ratio in (("teacher fp32", teacher, 1.0), ("pruned fp32", student, macs_ratio), ("teacher int8", int8, 1.0)):
-        t = {b: _latency(model, images[:b].contiguous()) for b in (1, 64)}
+        t = {b: cpu_latency(model, images[:b].contiguous()) for b in (1, 64)}
         speed = {b: base[b] / t[b] for b in (1, 64)}
         latency.add_row(
             name, f"{1000 * t[1]:.2f}", f"{1000 * t[64]:.1f}", f"x{speed[1]:.2f}", f"x{speed[64]:.2f}", f"{ratio:.3f}",

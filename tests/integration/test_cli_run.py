@@ -34,6 +34,15 @@ def first_run(project):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def _registered_model_accuracy(name: str, version: str) -> float:
+    """Test accuracy of a registered version, loaded from the registry and fed images in [0, 1]."""
+    model = mlflow.pytorch.load_model(f"models:/{name}/{version}")
+    digits = load_digits_dataset(0.3, 0)
+    with torch.no_grad():
+        predictions = model(to_tensor(digits.test.images, digits.test.pixel_max)).argmax(1).numpy()
+    return float(np.mean(predictions == digits.test.labels))
+
+
 def test_run_json_reports_what_a_user_needs(first_run):
     for role in ("teacher", "student"):
         for key in ("top1", "balanced_acc", "minority_acc", "worst_class_acc", "per_class", "params", "macs"):
@@ -63,11 +72,7 @@ def test_registered_model_comes_back_from_the_registry_and_predicts(first_run, p
     assert "pipeline/evaluate/per_class.png" in artifacts
 
     # One load and one forward pass on images in [0, 1] is all a user needs.
-    model = mlflow.pytorch.load_model(f"models:/{name}/{version}")
-    digits = load_digits_dataset(0.3, 0)
-    with torch.no_grad():
-        predictions = model(to_tensor(digits.test.images, digits.test.pixel_max)).argmax(1).numpy()
-    assert np.mean(predictions == digits.test.labels) == pytest.approx(first_run["student"]["top1"])
+    assert _registered_model_accuracy(name, version) == pytest.approx(first_run["student"]["top1"])
 
 
 def test_same_params_and_seed_give_identical_manifests_and_metrics(first_run, project):
@@ -95,11 +100,7 @@ def test_an_int8_student_is_logged_and_registered_as_torchscript(project):
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
     name, version = summary["registered_model"]["name"], summary["registered_model"]["version"]
     assert mlflow.MlflowClient().get_model_version(name, version).tags["scheme"] == "int8-ptq"
-    model = mlflow.pytorch.load_model(f"models:/{name}/{version}")
-    digits = load_digits_dataset(0.3, 0)
-    with torch.no_grad():
-        predictions = model(to_tensor(digits.test.images, digits.test.pixel_max)).argmax(1).numpy()
-    assert np.mean(predictions == digits.test.labels) == pytest.approx(summary["student"]["top1"])
+    assert _registered_model_accuracy(name, version) == pytest.approx(summary["student"]["top1"])
 
 
 def test_promotion_gate_moves_the_alias_only_when_the_student_passes(project, first_run):

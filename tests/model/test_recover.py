@@ -31,6 +31,17 @@ def pruned_workspace(data_workspace, small_params, tmp_path_factory):
     return ws
 
 
+def _layerwise_inputs(ws, params):
+    """The pruned student, the teacher, the few-shot images and the context fskd/cd solve with."""
+    from fsmc.recover.methods.base import RecoveryContext
+    from fsmc.stages.reading import few_shot_set
+
+    model, _, meta = load_checkpoint(ws.pruned_model)
+    the_teacher, _, _ = load_checkpoint(ws.teacher_model)
+    _, _, few = few_shot_set(params, ws)
+    return model, the_teacher, to_tensor(few.images, few.pixel_max), RecoveryContext(the_teacher, None, KeptChannels.from_json(meta["kept_channels"]))
+
+
 def _test_accuracy(path, params) -> float:
     model, _, _ = load_checkpoint(path)
     dataset = load_dataset(params.data)
@@ -82,14 +93,8 @@ def test_oe_changes_nothing_when_the_ood_pool_is_empty(data_workspace, small_par
 def test_fskd_absorption_keeps_the_size_and_matches_the_unabsorbed_corrections(pruned_workspace, small_params):
     from fsmc.compress.pruning import model_cost
     from fsmc.recover.methods.fskd import solve, with_corrections
-    from fsmc.recover.methods.base import RecoveryContext
-    from fsmc.stages.reading import few_shot_set
 
-    model, _, meta = load_checkpoint(pruned_workspace.pruned_model)
-    the_teacher, _, _ = load_checkpoint(pruned_workspace.teacher_model)
-    _, _, few = few_shot_set(small_params, pruned_workspace)
-    images = to_tensor(few.images, few.pixel_max)
-    context = RecoveryContext(the_teacher, None, KeptChannels.from_json(meta["kept_channels"]))
+    model, the_teacher, images, context = _layerwise_inputs(pruned_workspace, small_params)
     absorbed, corrections, errors = solve(model, the_teacher, images, context)
     # The first pruned layer sees the teacher's own input (error 0 already); later ones inherit error, which Q cuts.
     assert corrections and all(after <= before + 1e-5 for before, after in errors.values()), errors
@@ -116,15 +121,9 @@ def test_mir_keeps_the_teachers_head_and_cd_keeps_the_pruned_shapes(pruned_works
 
 
 def test_cd_layerwise_phase_lowers_each_regressed_layers_loss_and_mu_matters(pruned_workspace, small_params):
-    from fsmc.recover.methods.base import RecoveryContext
     from fsmc.recover.methods.cd import layerwise, regressed_layers
-    from fsmc.stages.reading import few_shot_set
 
-    model, _, meta = load_checkpoint(pruned_workspace.pruned_model)
-    the_teacher, _, _ = load_checkpoint(pruned_workspace.teacher_model)
-    _, _, few = few_shot_set(small_params, pruned_workspace)
-    images = to_tensor(few.images, few.pixel_max)
-    context = RecoveryContext(the_teacher, None, KeptChannels.from_json(meta["kept_channels"]))
+    model, the_teacher, images, context = _layerwise_inputs(pruned_workspace, small_params)
     assert regressed_layers(model, the_teacher, context) == ["net.features.3", "net.features.7"]  # inputs pruned
     students, losses = {}, {}
     for mu in (0.0, 0.9, 1.0):

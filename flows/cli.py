@@ -24,6 +24,7 @@ import tasks  # noqa: F401  (environment defaults before prefect is imported)
 from fsmc.errors import FsmcError
 from fsmc.preflight import check_inputs
 from fsmc.stages.workspace import new_run_folder
+from tasks.settings import check_tracking_reachable
 from flows.cli_common import fail, load_cli_params
 from flows.deploy import deploy_app, serve
 from flows.servers import server_app, ui
@@ -50,18 +51,28 @@ def _use_directories(data_dir: Path | None, model_dir: Path | None) -> None:
         os.environ[variable] = str(value.resolve())
 
 
+# Tasks that talk to the tracking server: their failures are the server's, not bugs, so a retry
+# is logged as one line and the CLI's closing paragraph says what to do.
+_TRACKING_TASKS = ("log_to_mlflow", "measure_speedup", "promotion_gate")
+
+
 class _HideUserErrors(logging.Filter):
     """Drop Prefect's failure records for :class:`FsmcError`: the CLI prints those as one paragraph.
 
-    Any other exception (a bug) keeps its full traceback in Prefect's log.
+    Failures of the tracking tasks lose their traceback (one line each). Any other
+    exception (a bug) keeps its full traceback in Prefect's log.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
+        message = record.getMessage()
+        if any(name in message or name in getattr(record, "task_run_name", "") for name in _TRACKING_TASKS):
+            first_line = message.splitlines()[0] if message else ""
+            record.msg, record.args, record.exc_info, record.exc_text = first_line, None, None, None
+            return True
         if isinstance(error, FsmcError):
             return False
         # "Finished in state Failed('... encountered an exception FsmcError: ...')" carries no exc_info.
-        message = record.getMessage()
         return not any(f"exception {name}:" in message for name in _user_error_names())
 
 
@@ -158,9 +169,10 @@ def run(
     try:
         params = _load(params_file, set_)
         check_inputs(params)
+        check_tracking_reachable()
     except FsmcError as error:
         _fail(error)
-    from flows.compress import compress_flow  # imports Prefect: only once the input is known good
+    from flows.compress import LoggingFailed, compress_flow  # imports Prefect: only once the input is known good
 
     _hide_user_errors_in_prefect_logs()
 
@@ -168,6 +180,8 @@ def run(
     existed = target.exists()
     try:
         result = compress_flow(params=params.to_dict(), workspace=str(target))
+    except LoggingFailed as error:
+        _fail(error)  # the finished outputs stay: `fsmc log-run` takes them later
     except FsmcError as error:
         # Some input problems only show once the flow runs (e.g. a pool too small after curation):
         # a run folder this command created holds nothing but a failed run's leftovers.
@@ -179,6 +193,35 @@ def run(
         print(json.dumps(result, sort_keys=True))
     else:
         _print_report(result)
+
+
+@app.command("log-run")
+def log_run(
+    path: Annotated[Path, typer.Argument(help="A run folder (runs/<time>-<id>) whose MLflow logging failed.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Log, register and gate a finished run folder, e.g. after the tracking server was unreachable."""
+    from fsmc.stages.workspace import Workspace
+
+    ws = Workspace(path)
+    missing = [p for p in (ws.run_params, ws.run_record, ws.metrics, ws.student_model) if not p.is_file()]
+    if missing:
+        _fail(FsmcError(f"{path} is not a finished run folder: {', '.join(str(m) for m in missing)} missing. Give a runs/<time>-<id> folder whose run reached evaluation."))
+    try:
+        check_tracking_reachable()
+    except FsmcError as error:
+        _fail(error)
+    from flows.compress import LoggingFailed, log_run_flow
+
+    try:
+        result = log_run_flow(workspace=str(path))
+    except (LoggingFailed, FsmcError) as error:
+        _fail(error)
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        model = result["registered_model"]
+        Console().print(f"logged {path} as MLflow run {result['mlflow_run_id']}; registered {model['name']} version {model['version']}")
 
 
 @app.command()

@@ -9,7 +9,9 @@ from typing import Any
 from prefect import flow
 from prefect.transactions import transaction
 
-from fsmc.config import params_from_dict
+from fsmc.atomic import read_json, write_json, write_text
+from fsmc.config import Params, dump_params, load_params, params_from_dict
+from fsmc.errors import FsmcError
 from fsmc.stages.workspace import Workspace, new_run_folder
 from tasks.stages import (
     compress_task,
@@ -22,9 +24,51 @@ from tasks.stages import (
     validate_task,
 )
 from tasks.promotion import mark_rolled_back, promote_task, speedup_task
+from tasks.settings import tracking_uri
 from tasks.tracking import log_run_task
 
 REPORTED = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "worst_class", "per_class", "params", "macs", "bytes")
+
+
+class LoggingFailed(FsmcError):
+    """MLflow could not take the finished run; its outputs stay on disk for ``fsmc log-run``."""
+
+
+def register_and_promote(p: Params, ws: Workspace, wall_seconds: float) -> tuple[dict, dict]:
+    """Log + register, gate, alias: one Prefect transaction (see tasks.promotion for what a failure leaves).
+
+    Raises:
+        LoggingFailed: the tracking server did not take the run even after the task's retries.
+    """
+    registered = None
+    try:
+        with transaction() as txn:
+            registered = log_run_task(p, ws, wall_seconds)
+            txn.set("registered", registered)
+            txn.set("alias", p.gate.alias)
+            speed = speedup_task(p, ws)
+            promotion = promote_task(p, ws, registered, speed)
+    except Exception as error:
+        try:
+            mark_rolled_back(registered, f"{type(error).__name__}: {error}")
+        except Exception:  # the server that failed the run may fail the tag too; the message below says all
+            pass
+        raise LoggingFailed(
+            f"Logging the finished run to MLflow at {tracking_uri()} failed ({type(error).__name__}: {str(error)[:300]}). "
+            f"Nothing is lost: the run's outputs stay in {ws.root}; once the tracking store answers, log them "
+            f"with `fsmc log-run {ws.root}`."
+        ) from error
+    return registered, promotion
+
+
+@flow(name="log-run")
+def log_run_flow(workspace: str) -> dict[str, Any]:
+    """Log, register and gate a finished run folder (one that MLflow could not take when it ran)."""
+    ws = Workspace(Path(workspace))
+    p = load_params(ws.run_params)
+    record = read_json(ws.run_record)
+    registered, promotion = register_and_promote(p, ws, record["wall_seconds"])
+    return {"mlflow_run_id": registered["run_id"], "registered_model": registered, "promotion": promotion}
 
 
 @flow(name="compress")
@@ -42,6 +86,7 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str = "") -> dic
     started = time.perf_counter()
     p = params_from_dict(params)
     ws = Workspace(Path(workspace) if workspace else new_run_folder())
+    write_text(ws.run_params, dump_params(p))  # the run folder alone is enough for `fsmc log-run`
     record_inputs_task(p, ws)
     sample_few_shot_task(p, ws)
     teacher_task(p, ws)  # before OOD curation: its optional near-ID filter asks the teacher
@@ -51,18 +96,8 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str = "") -> dic
     recover_task(p, ws)
     evaluation = evaluate_task(p, ws)
     wall_seconds = time.perf_counter() - started
-    registered = None
-    try:
-        # Registration, gate and alias: one transaction (see tasks.promotion for what a failure leaves).
-        with transaction() as txn:
-            registered = log_run_task(p, ws, wall_seconds)
-            txn.set("registered", registered)
-            txn.set("alias", p.gate.alias)
-            speed = speedup_task(p, ws)
-            promotion = promote_task(p, ws, registered, speed)
-    except Exception as error:
-        mark_rolled_back(registered, f"{type(error).__name__}: {error}")
-        raise
+    write_json(ws.run_record, {"wall_seconds": round(wall_seconds, 3)})
+    registered, promotion = register_and_promote(p, ws, wall_seconds)
     return {
         "teacher": {k: evaluation["teacher"][k] for k in REPORTED},
         "student": {k: evaluation["student"][k] for k in (*REPORTED, "per_class_gap", "top1_gap", "worst_class_gap")},

@@ -7,6 +7,7 @@ Every value is a default: a variable the user already set wins.
 from __future__ import annotations
 
 import os
+import urllib.request
 from pathlib import Path
 
 DEFAULT_TRACKING_DIR = Path("mlruns")
@@ -25,6 +26,11 @@ def apply_defaults() -> None:
         "PREFECT_SERVER_UI_ENABLED": "false",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        # MLflow's HTTP client retries 7 times with doubling back-off (minutes) by default; Prefect's task
+        # retries already cover a briefly unreachable server, so fail each attempt within seconds.
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
         "GIT_PYTHON_REFRESH": "quiet",
     }
     for key, value in defaults.items():
@@ -39,3 +45,24 @@ def tracking_uri() -> str:
 def artifact_root() -> str:
     """Where new experiments keep artifacts when the store is local: ``mlruns/artifacts``."""
     return (Path.cwd() / DEFAULT_TRACKING_DIR / "artifacts").as_uri()
+
+
+def check_tracking_reachable(uri: str | None = None, timeout: float = 5.0) -> None:
+    """Raise :class:`FsmcError` naming ``uri`` when it is a tracking server that does not answer.
+
+    Local stores (sqlite, file) need no check; they are created on first use.
+    """
+    from fsmc.errors import FsmcError
+
+    uri = uri or tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+            response.read()
+    except (OSError, ValueError) as error:
+        raise FsmcError(
+            f"The MLflow tracking server at MLFLOW_TRACKING_URI={uri} does not answer ({error}). Start it "
+            "(`fsmc ui --port PORT` serves the project's store), fix the URI, or unset MLFLOW_TRACKING_URI to log "
+            "to the local store mlruns/mlflow.db."
+        ) from None

@@ -23,6 +23,14 @@ class Workspace:
         return Path(self.root, *parts)
 
     @property
+    def run_params(self) -> Path:
+        return self._p("params.yaml")
+
+    @property
+    def run_record(self) -> Path:
+        return self._p("run.json")
+
+    @property
     def input_sources(self) -> Path:
         return self._p("inputs", "sources.json")
 

@@ -143,3 +143,48 @@ def test_deploy_run_without_a_server_says_how_to_start_one(tmp_path):
     result = run_cli(["deploy", "run", "nightly"], cwd=tmp_path, env={"PREFECT_API_URL": ""})
     assert result.returncode == 2
     assert "PREFECT_API_URL is not set" in result.stderr and "fsmc server start" in result.stderr
+
+
+def test_an_unreachable_tracking_server_is_named_before_any_work(tmp_path):
+    uri = f"http://127.0.0.1:{_free_port()}"
+    result = run_cli(["run"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+    assert result.returncode == 2
+    assert uri in result.stderr and "does not answer" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing may be written when the tracking server is down at start"
+
+
+def test_a_server_lost_mid_run_keeps_the_outputs_and_log_run_logs_them_later(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = _start(["ui", "--port", str(port)], tmp_path)
+    try:
+        _wait_for(f"{uri}/health")
+        # A long recovery (no early stopping) leaves time to take the server down before logging starts.
+        run = _start(
+            ["run", "--workspace", "runs/x", "--set", "teacher.epochs=10", "--set", "oe=false", "--set", "recover.steps=2000"],
+            tmp_path,
+            {"MLFLOW_TRACKING_URI": uri},
+        )
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "runs/x/few_shot/manifest.csv").exists():
+            assert time.monotonic() < deadline and run.poll() is None, "the run never started"
+            time.sleep(0.5)
+        _stop(server)
+        assert not (tmp_path / "runs/x/evaluate").exists(), "the server went down too late for this test"
+        _, err = run.communicate(timeout=600)
+        assert run.returncode == 2, err[-3000:]
+        assert uri in err and "fsmc log-run runs/x" in err and "Traceback" not in err
+        metrics = json.loads((tmp_path / "runs/x/evaluate/metrics.json").read_text())  # nothing was lost
+
+        server = _start(["ui", "--port", str(port)], tmp_path)
+        _wait_for(f"{uri}/health")
+        logged = run_cli(["log-run", "runs/x", "--json"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+        assert logged.returncode == 0, logged.stderr[-3000:]
+        result = json.loads(logged.stdout.strip().splitlines()[-1])
+        run_record = json.loads(_wait_for(f"{uri}/api/2.0/mlflow/runs/get?run_id={result['mlflow_run_id']}"))
+        logged_metrics = {m["key"]: m["value"] for m in run_record["run"]["data"]["metrics"]}
+        assert logged_metrics["student.top1"] == pytest.approx(metrics["student"]["top1"])
+        assert result["registered_model"]["version"]
+    finally:
+        _stop(server)

@@ -224,6 +224,82 @@ def log_run(
         Console().print(f"logged {path} as MLflow run {result['mlflow_run_id']}; registered {model['name']} version {model['version']}")
 
 
+def _run_folder_of(target: str, scratch: Path) -> Path:
+    """A run folder for ``target``: the folder itself, or a registered model's pipeline artifacts downloaded."""
+    if not target.startswith("models:/"):
+        return Path(target)
+    import mlflow
+
+    from tasks.settings import tracking_uri
+
+    client = mlflow.MlflowClient(tracking_uri())
+    name, _, ref = target.removeprefix("models:/").partition("/")
+    if "@" in name:
+        name, alias = name.split("@", 1)
+        version = client.get_model_version_by_alias(name, alias)
+    else:
+        version = client.get_model_version(name, ref)
+    folder = Path(mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="pipeline", dst_path=str(scratch)))
+    record = folder / "run.json"
+    if not record.is_file() or "mlflow_run_id" not in record.read_text():
+        record.write_text(json.dumps({"mlflow_run_id": version.run_id}))
+    return folder
+
+
+@app.command()
+def export(
+    target: Annotated[str, typer.Argument(help="A run folder (runs/<time>-<id>) or a registered model: models:/NAME/VERSION or models:/NAME@ALIAS.")],
+    format_: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the check as one JSON object.")] = False,
+) -> None:
+    """Export the student to ONNX, check it with onnxruntime against torch on the test split, log it to its MLflow run."""
+    import tempfile
+
+    from fsmc.atomic import read_json, write_json
+    from fsmc.config import load_params
+    from fsmc.data.images import to_tensor
+    from fsmc.data.sources import load_dataset
+    from fsmc.export import export_onnx
+    from fsmc.models.checkpoint import load_checkpoint
+    from fsmc.stages.evaluate import stratified_subset
+    from fsmc.stages.workspace import Workspace
+
+    if format_ != "onnx":
+        _fail(FsmcError(f"--format {format_!r} is not supported; valid formats: onnx."))
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            ws = Workspace(_run_folder_of(target, Path(scratch)))
+            if not ws.student_model.is_file() or not ws.run_params.is_file():
+                raise FsmcError(f"{target} holds no finished run ({ws.student_model} and {ws.run_params} are needed); give a run folder or models:/NAME/VERSION.")
+            params = load_params(ws.run_params)
+            student, _, _ = load_checkpoint(ws.student_model)
+            test = stratified_subset(load_dataset(params.data).test, params.evaluate.max_test_images)
+            check = export_onnx(student, to_tensor(test.images, test.pixel_max), ws.onnx_model)
+        except FsmcError as error:
+            _fail(error)
+        write_json(ws.onnx_check, check)
+        record = read_json(ws.run_record) if ws.run_record.is_file() else {}
+        if record.get("mlflow_run_id"):
+            import mlflow
+
+            from tasks.settings import tracking_uri
+
+            client = mlflow.MlflowClient(tracking_uri())
+            client.log_artifact(record["mlflow_run_id"], str(ws.onnx_model), "export")
+            client.log_artifact(record["mlflow_run_id"], str(ws.onnx_check), "export")
+            client.log_metric(record["mlflow_run_id"], "onnx.max_abs_diff", check["max_abs_diff"])
+            client.log_metric(record["mlflow_run_id"], "onnx.prediction_agreement", check["prediction_agreement"])
+        result = {**check, "path": str(ws.onnx_model), "mlflow_run_id": record.get("mlflow_run_id")}
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        Console().print(
+            f"ONNX: {result['path']}; onnxruntime vs torch on {check['images']} test images: max |logit diff| "
+            f"{check['max_abs_diff']:.3g}, predictions agree {100 * check['prediction_agreement']:.2f} %"
+            + (f"; logged to MLflow run {result['mlflow_run_id']}" if result["mlflow_run_id"] else "")
+        )
+
+
 @app.command()
 def methods() -> None:
     """List the compression schemes and recovery methods (and the OE-FSMC plug-in that works on each)."""

@@ -48,6 +48,8 @@ def register_and_promote(p: Params, ws: Workspace, wall_seconds: float) -> tuple
             txn.set("alias", p.gate.alias)
             speed = speedup_task(p, ws)
             promotion = promote_task(p, ws, registered, speed)
+        # Which MLflow run holds this folder: `fsmc export` logs its ONNX file there.
+        write_json(ws.run_record, {**read_json(ws.run_record), "mlflow_run_id": registered["run_id"], "registered_model": registered})
     except Exception as error:
         try:
             mark_rolled_back(registered, f"{type(error).__name__}: {error}")

@@ -31,6 +31,14 @@ class Workspace:
         return self._p("run.json")
 
     @property
+    def onnx_model(self) -> Path:
+        return self._p("export", "student.onnx")
+
+    @property
+    def onnx_check(self) -> Path:
+        return self._p("export", "onnx_check.json")
+
+    @property
     def input_sources(self) -> Path:
         return self._p("inputs", "sources.json")
 

@@ -102,6 +102,15 @@ def test_an_int8_student_is_logged_and_registered_as_torchscript(project):
     assert mlflow.MlflowClient().get_model_version(name, version).tags["scheme"] == "int8-ptq"
     assert _registered_model_accuracy(name, version) == pytest.approx(summary["student"]["top1"])
 
+    # fsmc export: ONNX checked against torch, logged to the same MLflow run.
+    exported = run_cli(["export", "runs/int8", "--format", "onnx", "--json"], cwd=project)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    check = json.loads(exported.stdout.strip().splitlines()[-1])
+    assert check["mlflow_run_id"] == summary["mlflow_run_id"] and check["prediction_agreement"] >= 0.98
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(summary["mlflow_run_id"], "export")}
+    assert logged == {"export/student.onnx", "export/onnx_check.json"}
+    assert run_cli(["export", "runs/int8", "--format", "tflite"], cwd=project).returncode == 2
+
 
 def test_promotion_gate_moves_the_alias_only_when_the_student_passes(project, first_run):
     """A lenient gate promotes; a strict one leaves the version registered, tagged with why, champion unchanged."""

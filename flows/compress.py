@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,8 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str = "") -> dic
     recover_task(p, ws)
     evaluation = evaluate_task(p, ws)
     wall_seconds = time.perf_counter() - started
-    write_json(ws.run_record, {"wall_seconds": round(wall_seconds, 3)})
+    # run_uid names this run folder in MLflow, so a retried or repeated log-run never logs it twice.
+    write_json(ws.run_record, {"wall_seconds": round(wall_seconds, 3), "run_uid": secrets.token_hex(8)})
     registered, promotion = register_and_promote(p, ws, wall_seconds)
     return {
         "teacher": {k: evaluation["teacher"][k] for k in REPORTED},

@@ -46,6 +46,25 @@ def _experiment_id(name: str) -> str:
     return mlflow.create_experiment(name, artifact_location=artifact_root() if local else None)
 
 
+def _already_logged(experiment_id: str, run_uid: str, model_name: str) -> dict | None:
+    """Make logging idempotent under retries: reuse a finished attempt, set aside a partial one.
+
+    A run folder is logged once: a finished MLflow run carrying its ``fsmc.run_uid`` with a registered
+    version is returned as is; an attempt that died half-way is soft-deleted (MLflow keeps it restorable)
+    so the retry leaves exactly one run and one version.
+    """
+    if not run_uid:
+        return None
+    client = mlflow.MlflowClient()
+    for previous in client.search_runs([experiment_id], filter_string=f"tags.`fsmc.run_uid` = '{run_uid}'"):
+        versions = client.search_model_versions(f"run_id='{previous.info.run_id}'")
+        if previous.info.status == "FINISHED" and versions:
+            version = max(versions, key=lambda v: int(v.version))
+            return {"run_id": previous.info.run_id, "name": model_name, "version": str(version.version)}
+        client.delete_run(previous.info.run_id)
+    return None
+
+
 def _metrics(evaluation: dict) -> dict[str, float]:
     names = evaluation["classes"]
     metrics: dict[str, float] = {}
@@ -81,8 +100,13 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
         "few_shot_manifest_sha256": sha256_file(ws.few_shot_manifest),
         "ood_manifest_sha256": sha256_file(ws.ood_manifest),
         "git_commit": git_commit(),
+        "fsmc.run_uid": read_json(ws.run_record)["run_uid"] if ws.run_record.is_file() else "",
     }
-    with mlflow.start_run(experiment_id=_experiment_id(params.tracking.experiment)) as run:
+    experiment_id = _experiment_id(params.tracking.experiment)
+    done = _already_logged(experiment_id, tags["fsmc.run_uid"], params.tracking.registered_model)
+    if done is not None:
+        return done
+    with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.set_tags(tags)
         mlflow.log_params(params.flat())
         mlflow.log_metrics({**_metrics(evaluation), "wall_seconds": wall_seconds})

@@ -186,5 +186,11 @@ def test_a_server_lost_mid_run_keeps_the_outputs_and_log_run_logs_them_later(tmp
         logged_metrics = {m["key"]: m["value"] for m in run_record["run"]["data"]["metrics"]}
         assert logged_metrics["student.top1"] == pytest.approx(metrics["student"]["top1"])
         assert result["registered_model"]["version"]
+        # Logging is idempotent: the same folder again gives the same run and version, not a second copy.
+        again = run_cli(["log-run", "runs/x", "--json"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
+        assert again.returncode == 0, again.stderr[-3000:]
+        second = json.loads(again.stdout.strip().splitlines()[-1])
+        assert second["mlflow_run_id"] == result["mlflow_run_id"]
+        assert second["registered_model"]["version"] == result["registered_model"]["version"]
     finally:
         _stop(server)

@@ -24,7 +24,7 @@ import tasks  # noqa: F401  (environment defaults before prefect is imported)
 from fsmc.errors import FsmcError
 from fsmc.preflight import check_inputs
 from fsmc.stages.workspace import new_run_folder
-from tasks.settings import check_tracking_reachable
+from tasks.settings import check_tracking_reachable, tracking_errors
 from flows.cli_common import fail, load_cli_params
 from flows.deploy import deploy_app, serve
 from flows.servers import server_app, ui
@@ -66,7 +66,8 @@ class _HideUserErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         message = record.getMessage()
-        if any(name in message or name in getattr(record, "task_run_name", "") for name in _TRACKING_TASKS):
+        from_tracking_task = any(name in message or name in getattr(record, "task_run_name", "") for name in _TRACKING_TASKS)
+        if from_tracking_task and (error is None or isinstance(error, tracking_errors())):
             first_line = message.splitlines()[0] if message else ""
             record.msg, record.args, record.exc_info, record.exc_text = first_line, None, None, None
             return True
@@ -199,10 +200,13 @@ def run(
 def log_run(
     path: Annotated[Path, typer.Argument(help="A run folder (runs/<time>-<id>) whose MLflow logging failed.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder of <dataset>/<split>.npz files.")] = None,
+    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Folder of pretrained weights.")] = None,
 ) -> None:
     """Log, register and gate a finished run folder, e.g. after the tracking server was unreachable."""
     from fsmc.stages.workspace import Workspace
 
+    _use_directories(data_dir, model_dir)
     ws = Workspace(path)
     missing = [p for p in (ws.run_params, ws.run_record, ws.metrics, ws.student_model) if not p.is_file()]
     if missing:
@@ -213,6 +217,7 @@ def log_run(
         _fail(error)
     from flows.compress import LoggingFailed, log_run_flow
 
+    _hide_user_errors_in_prefect_logs()
     try:
         result = log_run_flow(workspace=str(path))
     except (LoggingFailed, FsmcError) as error:
@@ -232,17 +237,31 @@ def _run_folder_of(target: str, scratch: Path) -> Path:
 
     from tasks.settings import tracking_uri
 
+    from mlflow.exceptions import MlflowException
+
+    check_tracking_reachable()
     client = mlflow.MlflowClient(tracking_uri())
     name, _, ref = target.removeprefix("models:/").partition("/")
-    if "@" in name:
-        name, alias = name.split("@", 1)
-        version = client.get_model_version_by_alias(name, alias)
-    else:
-        version = client.get_model_version(name, ref)
-    folder = Path(mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path="pipeline", dst_path=str(scratch)))
+    try:
+        if "@" in name:
+            name, alias = name.split("@", 1)
+            version = client.get_model_version_by_alias(name, alias)
+        else:
+            version = client.get_model_version(name, ref)
+        folder = Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=version.run_id, artifact_path="pipeline", dst_path=str(scratch), tracking_uri=tracking_uri()
+            )
+        )
+    except MlflowException as error:
+        raise FsmcError(
+            f"{target} could not be read from the tracking store {tracking_uri()}: {error.message}. "
+            "Give models:/NAME/VERSION, models:/NAME@ALIAS, or a run folder."
+        ) from None
+    # The registry's run is the one to log the export to, whatever an uploaded run.json says.
     record = folder / "run.json"
-    if not record.is_file() or "mlflow_run_id" not in record.read_text():
-        record.write_text(json.dumps({"mlflow_run_id": version.run_id}))
+    previous = json.loads(record.read_text()) if record.is_file() else {}
+    record.write_text(json.dumps({**previous, "mlflow_run_id": version.run_id, "export_name": f"{name}-v{version.version}"}))
     return folder
 
 
@@ -251,6 +270,8 @@ def export(
     target: Annotated[str, typer.Argument(help="A run folder (runs/<time>-<id>) or a registered model: models:/NAME/VERSION or models:/NAME@ALIAS.")],
     format_: Annotated[str, typer.Option("--format", help="Export format (onnx).")] = "onnx",
     as_json: Annotated[bool, typer.Option("--json", help="Print the check as one JSON object.")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder of <dataset>/<split>.npz files.")] = None,
+    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Folder of pretrained weights.")] = None,
 ) -> None:
     """Export the student to ONNX, check it with onnxruntime against torch on the test split, log it to its MLflow run."""
     import tempfile
@@ -264,6 +285,7 @@ def export(
     from fsmc.stages.evaluate import stratified_subset
     from fsmc.stages.workspace import Workspace
 
+    _use_directories(data_dir, model_dir)
     if format_ != "onnx":
         _fail(FsmcError(f"--format {format_!r} is not supported; valid formats: onnx."))
     with tempfile.TemporaryDirectory() as scratch:
@@ -289,7 +311,12 @@ def export(
             client.log_artifact(record["mlflow_run_id"], str(ws.onnx_check), "export")
             client.log_metric(record["mlflow_run_id"], "onnx.max_abs_diff", check["max_abs_diff"])
             client.log_metric(record["mlflow_run_id"], "onnx.prediction_agreement", check["prediction_agreement"])
-        result = {**check, "path": str(ws.onnx_model), "mlflow_run_id": record.get("mlflow_run_id")}
+        onnx_path = ws.onnx_model
+        if record.get("export_name"):  # a registered model's folder is temporary: keep the file in exports/
+            onnx_path = Path("exports") / f"{record['export_name']}.onnx"
+            onnx_path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ws.onnx_model, onnx_path)
+        result = {**check, "path": str(onnx_path), "mlflow_run_id": record.get("mlflow_run_id")}
     if as_json:
         print(json.dumps(result, sort_keys=True))
     else:

@@ -25,7 +25,7 @@ from tasks.stages import (
     validate_task,
 )
 from tasks.promotion import mark_rolled_back, promote_task, speedup_task
-from tasks.settings import tracking_uri
+from tasks.settings import tracking_errors, tracking_uri
 from tasks.tracking import log_run_task
 
 REPORTED = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "worst_class", "per_class", "params", "macs", "bytes")
@@ -49,13 +49,15 @@ def register_and_promote(p: Params, ws: Workspace, wall_seconds: float) -> tuple
             txn.set("alias", p.gate.alias)
             speed = speedup_task(p, ws)
             promotion = promote_task(p, ws, registered, speed)
-        # Which MLflow run holds this folder: `fsmc export` logs its ONNX file there.
-        write_json(ws.run_record, {**read_json(ws.run_record), "mlflow_run_id": registered["run_id"], "registered_model": registered})
+            # Which MLflow run holds this folder: `fsmc export` logs its ONNX file there.
+            write_json(ws.run_record, {**read_json(ws.run_record), "mlflow_run_id": registered["run_id"], "registered_model": registered})
     except Exception as error:
         try:
             mark_rolled_back(registered, f"{type(error).__name__}: {error}")
         except Exception:  # the server that failed the run may fail the tag too; the message below says all
             pass
+        if not isinstance(error, tracking_errors()):
+            raise  # a bug or bad input, not the tracking store: keep its own message and traceback
         raise LoggingFailed(
             f"Logging the finished run to MLflow at {tracking_uri()} failed ({type(error).__name__}: {str(error)[:300]}). "
             f"Nothing is lost: the run's outputs stay in {ws.root}; once the tracking store answers, log them "

@@ -63,6 +63,7 @@ def promote_task(params: Params, ws: Workspace, registered: dict, speed: dict) -
         "gate.passed": str(decision.passed).lower(),
         "gate.reasons": "; ".join(decision.reasons) or "-",
         "gate.measured": json.dumps({k: round(v, 6) for k, v in decision.measured.items()}),
+        "promotion": "done",  # clears a "rolled-back" left by an earlier failed attempt
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)

@@ -13,6 +13,15 @@ from pathlib import Path
 DEFAULT_TRACKING_DIR = Path("mlruns")
 
 
+def tracking_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean "the tracking store did not take it" (not a bug, not bad input)."""
+    # Imported here: this module must not import mlflow before the defaults above are set.
+    from mlflow.exceptions import MlflowException
+    from requests import RequestException
+
+    return (MlflowException, RequestException, ConnectionError, TimeoutError)
+
+
 def apply_defaults() -> None:
     """Set the project's defaults for Prefect and MLflow environment variables."""
     defaults = {

@@ -46,6 +46,12 @@ def _experiment_id(name: str) -> str:
     return mlflow.create_experiment(name, artifact_location=artifact_root() if local else None)
 
 
+def _tag_version(name: str, version: str, tags: dict[str, str]) -> None:
+    client = mlflow.MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+
+
 def _already_logged(experiment_id: str, run_uid: str, model_name: str) -> dict | None:
     """Make logging idempotent under retries: reuse a finished attempt, set aside a partial one.
 
@@ -105,6 +111,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     experiment_id = _experiment_id(params.tracking.experiment)
     done = _already_logged(experiment_id, tags["fsmc.run_uid"], params.tracking.registered_model)
     if done is not None:
+        _tag_version(done["name"], done["version"], tags)  # an attempt may have died before its tags
         return done
     with mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.set_tags(tags)
@@ -126,9 +133,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
             registered_model_name=params.tracking.registered_model,
         )
     version = str(info.registered_model_version)
-    client = mlflow.MlflowClient()
-    for key, value in tags.items():
-        client.set_model_version_tag(params.tracking.registered_model, version, key, value)
+    _tag_version(params.tracking.registered_model, version, tags)
     return {"run_id": run.info.run_id, "name": params.tracking.registered_model, "version": version}
 
 

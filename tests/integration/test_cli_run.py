@@ -133,3 +133,11 @@ def test_promotion_gate_moves_the_alias_only_when_the_student_passes(project, fi
     tags = client.get_model_version(name, refused_version).tags
     assert tags["gate.passed"] == "false" and "top-1 dropped" in tags["gate.reasons"]
     assert str(client.get_model_version_by_alias(name, "champion").version) == version  # the previous champion stays
+
+    # The champion exports straight from the registry; the file lands in exports/.
+    exported = run_cli(["export", f"models:/{name}@champion", "--json"], cwd=project)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    check = json.loads(exported.stdout.strip().splitlines()[-1])
+    assert check["mlflow_run_id"] == promoted["mlflow_run_id"] and (project / check["path"]).is_file()
+    missing = run_cli(["export", f"models:/{name}@no-such-alias"], cwd=project)
+    assert missing.returncode == 2 and "could not be read from the tracking store" in missing.stderr

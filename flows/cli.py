@@ -138,6 +138,7 @@ def _print_report(result: dict[str, Any]) -> None:
     console.print(
         f"registered [bold]{model['name']}[/] version {model['version']} (MLflow run {result['mlflow_run_id']}); "
         f"outputs in {result['workspace']}; {result['wall_seconds']:.1f} s"
+        + (f"; reused from the stage cache: {', '.join(result['stages_reused'])}" if result["stages_reused"] else "")
     )
     promotion = result["promotion"]
     speed = f"speed-up x{promotion['speedup']:.2f} at batch {promotion['batch']} ({promotion['teacher_ms']:.2f} -> {promotion['student_ms']:.2f} ms)"
@@ -164,8 +165,15 @@ def run(
     model_dir: Annotated[
         Path | None, typer.Option("--model-dir", help="Folder of pretrained weights (default: $FSMC_MODEL_DIR).")
     ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Recompute every stage instead of reusing finished ones from the stage cache.")
+    ] = False,
 ) -> None:
-    """Compress the teacher, recover it on the few-shot set, evaluate per class and register it in MLflow."""
+    """Compress the teacher, recover it on the few-shot set, evaluate per class and register it in MLflow.
+
+    Stages whose inputs (params, upstream files, code) match a finished earlier run are restored
+    from the stage cache, so rerunning after a crash recomputes only what did not finish.
+    """
     _use_directories(data_dir, model_dir)
     try:
         params = _load(params_file, set_)
@@ -180,7 +188,7 @@ def run(
     target = workspace or new_run_folder()
     existed = target.exists()
     try:
-        result = compress_flow(params=params.to_dict(), workspace=str(target))
+        result = compress_flow(params=params.to_dict(), workspace=str(target), reuse=not fresh)
     except LoggingFailed as error:
         _fail(error)  # the finished outputs stay: `fsmc log-run` takes them later
     except FsmcError as error:
@@ -272,16 +280,21 @@ def export(
     as_json: Annotated[bool, typer.Option("--json", help="Print the check as one JSON object.")] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder of <dataset>/<split>.npz files.")] = None,
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Folder of pretrained weights.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Where to write the .onnx file (default: FOLDER/export/student.onnx, or exports/NAME-vN.onnx for models:/)."),
+    ] = None,
 ) -> None:
     """Export the student to ONNX, check it with onnxruntime against torch on the test split, log it to its MLflow run."""
     import tempfile
 
-    from fsmc.atomic import read_json, write_json
+    from fsmc.atomic import atomic_write, read_json, write_json
     from fsmc.config import load_params
     from fsmc.data.images import to_tensor
     from fsmc.data.sources import load_dataset
     from fsmc.export import export_onnx
     from fsmc.models.checkpoint import load_checkpoint
+    from fsmc.run_folder import inside, verify
     from fsmc.stages.evaluate import stratified_subset
     from fsmc.stages.workspace import Workspace
 
@@ -293,6 +306,8 @@ def export(
             ws = Workspace(_run_folder_of(target, Path(scratch)))
             if not ws.student_model.is_file() or not ws.run_params.is_file():
                 raise FsmcError(f"{target} holds no finished run ({ws.student_model} and {ws.run_params} are needed); give a run folder or models:/NAME/VERSION.")
+            verify(ws, [ws.run_params, ws.student_model])
+            inside(ws.onnx_model, ws.root, "The ONNX output")  # e.g. export/ a symlink to elsewhere
             params = load_params(ws.run_params)
             student, _, _ = load_checkpoint(ws.student_model)
             test = stratified_subset(load_dataset(params.data).test, params.evaluate.max_test_images)
@@ -312,10 +327,11 @@ def export(
             client.log_metric(record["mlflow_run_id"], "onnx.max_abs_diff", check["max_abs_diff"])
             client.log_metric(record["mlflow_run_id"], "onnx.prediction_agreement", check["prediction_agreement"])
         onnx_path = ws.onnx_model
-        if record.get("export_name"):  # a registered model's folder is temporary: keep the file in exports/
-            onnx_path = Path("exports") / f"{record['export_name']}.onnx"
-            onnx_path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(ws.onnx_model, onnx_path)
+        if output is None and record.get("export_name"):  # a registered model's folder is temporary: keep the file
+            output = Path("exports") / f"{record['export_name']}.onnx"
+        if output is not None:  # named on the command line: written wherever the user said
+            atomic_write(output, lambda tmp: shutil.copyfile(ws.onnx_model, tmp))
+            onnx_path = output
         result = {**check, "path": str(onnx_path), "mlflow_run_id": record.get("mlflow_run_id")}
     if as_json:
         print(json.dumps(result, sort_keys=True))

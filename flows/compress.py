@@ -13,6 +13,7 @@ from prefect.transactions import transaction
 from fsmc.atomic import read_json, write_json, write_text
 from fsmc.config import Params, dump_params, load_params, params_from_dict
 from fsmc.errors import FsmcError
+from fsmc.run_folder import seal, verify
 from fsmc.stages.workspace import Workspace, new_run_folder
 from tasks.stages import (
     compress_task,
@@ -70,6 +71,7 @@ def register_and_promote(p: Params, ws: Workspace, wall_seconds: float) -> tuple
 def log_run_flow(workspace: str) -> dict[str, Any]:
     """Log, register and gate a finished run folder (one that MLflow could not take when it ran)."""
     ws = Workspace(Path(workspace))
+    verify(ws, [ws.run_params, ws.metrics, ws.student_model, ws.teacher_model, ws.few_shot_manifest, ws.ood_manifest])
     p = load_params(ws.run_params)
     record = read_json(ws.run_record)
     registered, promotion = register_and_promote(p, ws, record["wall_seconds"])
@@ -77,32 +79,36 @@ def log_run_flow(workspace: str) -> dict[str, Any]:
 
 
 @flow(name="compress")
-def compress_flow(params: dict[str, dict[str, Any]], workspace: str = "") -> dict[str, Any]:
+def compress_flow(params: dict[str, dict[str, Any]], workspace: str = "", reuse: bool = True) -> dict[str, Any]:
     """Compress the teacher end to end and register the student.
 
     Args:
         params: ``{section: {key: value}}`` as in params.yaml (validated here again).
         workspace: folder receiving every stage's outputs (empty: a new ``runs/<time>-<id>``, as
-            scheduled runs need).
+            scheduled runs need). An existing run folder is resumed.
+        reuse: restore stages whose inputs are unchanged from the stage cache (a rerun after a crash
+            recomputes only what did not finish); ``False`` recomputes every stage.
 
     Returns:
-        The run summary (teacher and student metrics, MLflow run and model version).
+        The run summary (teacher and student metrics, MLflow run and model version, reused stages).
     """
     started = time.perf_counter()
     p = params_from_dict(params)
     ws = Workspace(Path(workspace) if workspace else new_run_folder())
+    run_uid = _run_uid(ws, dump_params(p))
     write_text(ws.run_params, dump_params(p))  # the run folder alone is enough for `fsmc log-run`
     record_inputs_task(p, ws)
-    sample_few_shot_task(p, ws)
-    teacher_task(p, ws)  # before OOD curation: its optional near-ID filter asks the teacher
-    curate_ood_task(p, ws)
-    validate_task(p, ws)
-    compress_task(p, ws)
-    recover_task(p, ws)
-    evaluation = evaluate_task(p, ws)
+    reused = []
+    # teacher before OOD curation: its optional near-ID filter asks the teacher.
+    for stage_task in (sample_few_shot_task, teacher_task, curate_ood_task, validate_task, compress_task, recover_task, evaluate_task):
+        result, hit = stage_task(p, ws, reuse)
+        if hit:
+            reused.append(stage_task.name)
+    evaluation = result
     wall_seconds = time.perf_counter() - started
-    # run_uid names this run folder in MLflow, so a retried or repeated log-run never logs it twice.
-    write_json(ws.run_record, {"wall_seconds": round(wall_seconds, 3), "run_uid": secrets.token_hex(8)})
+    # Sealed: log-run and export verify these checksums before loading anything from the folder.
+    record = {"wall_seconds": round(wall_seconds, 3), "run_uid": run_uid, "stages_reused": reused, "outputs": seal(ws)}
+    write_json(ws.run_record, record)
     registered, promotion = register_and_promote(p, ws, wall_seconds)
     return {
         "teacher": {k: evaluation["teacher"][k] for k in REPORTED},
@@ -117,4 +123,18 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str = "") -> dic
         "mlflow_run_id": registered["run_id"],
         "registered_model": {"name": registered["name"], "version": registered["version"]},
         "promotion": promotion,
+        "stages_reused": reused,
     }
+
+
+def _run_uid(ws: Workspace, params_text: str) -> str:
+    """The id naming this run folder in MLflow, so a retried or repeated log-run never logs it twice.
+
+    A folder run again with the same params keeps its id (its MLflow run is found and reused, or a
+    partial one replaced); other params make it another run.
+    """
+    if ws.run_record.is_file() and ws.run_params.is_file() and ws.run_params.read_text(encoding="utf-8") == params_text:
+        previous = read_json(ws.run_record).get("run_uid")
+        if previous:
+            return previous
+    return secrets.token_hex(8)

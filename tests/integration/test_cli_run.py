@@ -76,9 +76,11 @@ def test_registered_model_comes_back_from_the_registry_and_predicts(first_run, p
 
 
 def test_same_params_and_seed_give_identical_manifests_and_metrics(first_run, project):
-    again = run_cli(["run", "--json", "--workspace", "runs/second", *FAST], cwd=project)
+    # --fresh: recompute every stage (the stage cache would otherwise hand back the first run's files).
+    again = run_cli(["run", "--json", "--workspace", "runs/second", "--fresh", *FAST], cwd=project)
     assert again.returncode == 0, again.stderr[-3000:]
     second = json.loads(again.stdout.strip().splitlines()[-1])
+    assert second["stages_reused"] == []
     for name in ("few_shot/manifest.csv", "ood/manifest.csv", "few_shot/summary.json", "evaluate/metrics.json"):
         assert (project / "runs/first" / name).read_bytes() == (project / "runs/second" / name).read_bytes(), name
     assert second["student"] == first_run["student"] and second["teacher"] == first_run["teacher"]
@@ -141,3 +143,29 @@ def test_promotion_gate_moves_the_alias_only_when_the_student_passes(project, fi
     assert check["mlflow_run_id"] == promoted["mlflow_run_id"] and (project / check["path"]).is_file()
     missing = run_cli(["export", f"models:/{name}@no-such-alias"], cwd=project)
     assert missing.returncode == 2 and "could not be read from the tracking store" in missing.stderr
+
+
+def test_a_changed_or_outside_checkpoint_is_refused_and_an_explicit_output_is_honoured(project, first_run, tmp_path):
+    folder = project / "runs" / "tampered"
+    shutil.copytree(project / "runs" / "first", folder)
+    model = folder / "recover" / "model.pt"
+    original = model.read_bytes()
+
+    model.write_bytes(original + b"\0")  # corrupted or swapped after the run wrote it
+    for command in (["export", "runs/tampered"], ["log-run", "runs/tampered"]):
+        refused = run_cli(command, cwd=project)
+        assert refused.returncode == 2 and "changed after the run wrote it" in refused.stderr, refused.stderr[-2000:]
+
+    elsewhere = tmp_path / "model.pt"
+    elsewhere.write_bytes(original)
+    model.unlink()
+    model.symlink_to(elsewhere)  # same bytes, but a file nobody named
+    refused = run_cli(["export", "runs/tampered"], cwd=project)
+    assert refused.returncode == 2 and "outside" in refused.stderr and str(elsewhere) in refused.stderr.replace("\n", "")
+
+    model.unlink()
+    model.write_bytes(original)
+    explicit = tmp_path / "chosen" / "student.onnx"
+    exported = run_cli(["export", "runs/tampered", "--output", str(explicit), "--json"], cwd=project)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert json.loads(exported.stdout.strip().splitlines()[-1])["path"] == str(explicit) and explicit.stat().st_size > 0

@@ -1,0 +1,146 @@
+"""Reuse a pipeline stage's finished outputs across runs: a content-addressed stage cache.
+
+A flow run writes into its own run folder, so a rerun after a crash (or the
+next cell of a benchmark sharing the same few-shot set and teacher) would
+recompute every stage. Each stage here declares what it reads (params
+sections, files of earlier stages) and writes; the cache key is the sha256 of
+the stage name, those params, the bytes of those files, the source of the
+whole ``fsmc`` package and the library versions. On a hit the stored files are
+copied into the run folder and the stored return value is given back.
+
+Why not Prefect's task cache: it stores a task's return value, while a stage's
+product is files in a run folder that changes every run. DVC is the other
+cache (``dvc repro`` on ``data/``); this one serves flow runs.
+
+Writes are crash- and concurrency-safe: an entry is assembled in a temporary
+folder and renamed into place in one step, so a killed run leaves no entry a
+later run could half-read, and two runs storing the same entry keep one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fsmc.atomic import atomic_write, sha256_file
+from fsmc.cache import cache_dir
+from fsmc.config import Params
+from fsmc.runtime import pick_device
+from fsmc.stages.workspace import Workspace
+
+_RESULT = "result.json"
+
+
+@dataclass(frozen=True)
+class StageIO:
+    """What one stage reads and writes (``Workspace`` attribute names), as its DVC stage declares."""
+
+    sections: tuple[str, ...]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+STAGE_IO: dict[str, StageIO] = {
+    "sample_few_shot": StageIO(("data", "sample_few_shot"), ("input_sources",), ("few_shot_manifest", "few_shot_summary")),
+    "teacher": StageIO(("data", "teacher"), ("input_sources",), ("teacher_model",)),
+    "curate_ood": StageIO(
+        ("data", "sample_few_shot", "curate_ood"),
+        ("input_sources", "few_shot_summary", "teacher_model"),
+        ("ood_manifest", "ood_summary"),
+    ),
+    "validate": StageIO(("data", "sample_few_shot"), ("few_shot_manifest", "few_shot_summary", "ood_manifest"), ("validation_report",)),
+    "compress": StageIO(
+        ("data", "compress"),
+        ("teacher_model", "few_shot_manifest", "ood_manifest", "validation_report"),
+        ("pruned_model", "compress_summary"),
+    ),
+    "recover": StageIO(
+        ("data", "recover"),
+        ("teacher_model", "pruned_model", "few_shot_manifest", "ood_manifest", "validation_report"),
+        ("student_model", "recover_summary"),
+    ),
+    "evaluate": StageIO(
+        ("data", "evaluate"),
+        ("teacher_model", "student_model", "compress_summary", "few_shot_summary"),
+        ("metrics", "per_class_table", "per_class_chart"),
+    ),
+}
+
+
+@cache
+def code_fingerprint() -> str:
+    """sha256 over every source file of the ``fsmc`` package and the versions of the libraries it computes with."""
+    import numpy
+    import sklearn
+    import torch
+
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256(f"torch={torch.__version__} numpy={numpy.__version__} sklearn={sklearn.__version__}".encode())
+    for source in sorted(package.rglob("*.py")):
+        digest.update(str(source.relative_to(package)).encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def stage_key(stage: str, params: Params, ws: Workspace) -> str:
+    """The cache key of ``stage`` in ``ws``: params sections, input file bytes, code, device."""
+    io = STAGE_IO[stage]
+    recipe = {
+        "stage": stage,
+        "params": {section: dataclasses.asdict(getattr(params, section)) for section in io.sections},
+        "inputs": {name: sha256_file(getattr(ws, name)) for name in io.inputs},
+        "code": code_fingerprint(),
+        # CUDA kernels round differently: a GPU result is not the CPU one.
+        "device": pick_device().type,
+    }
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_stage(stage: str, run: Callable[[Params, Workspace], dict], params: Params, ws: Workspace, reuse: bool = True) -> tuple[dict, bool]:
+    """Run ``stage`` into ``ws``, or restore its outputs from the stage cache.
+
+    Args:
+        stage: a key of :data:`STAGE_IO`.
+        run: the stage's pure worker.
+        params: validated params.
+        ws: the run folder.
+        reuse: look the stage up in the cache first (``False`` recomputes; the result is still stored).
+
+    Returns:
+        (the stage's return value, whether it came from the cache).
+    """
+    io = STAGE_IO[stage]
+    entry = cache_dir() / "stages" / stage / stage_key(stage, params, ws)
+    if reuse and (entry / _RESULT).is_file():
+        for name in io.outputs:
+            atomic_write(getattr(ws, name), lambda tmp, source=entry / name: shutil.copyfile(source, tmp))
+        return json.loads((entry / _RESULT).read_text(encoding="utf-8")), True
+    result = run(params, ws)
+    _store(entry, {name: getattr(ws, name) for name in io.outputs}, result)
+    return result, False
+
+
+def _store(entry: Path, outputs: dict[str, Path], result: dict) -> None:
+    """Copy ``outputs`` and ``result`` into a temporary folder and rename it to ``entry`` in one step."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{entry.name[:12]}.", suffix=".tmp", dir=entry.parent))
+    try:
+        for name, output in outputs.items():
+            shutil.copyfile(output, staging / name)
+        # The result file goes last: an entry is complete exactly when it exists (see run_stage).
+        (staging / _RESULT).write_text(json.dumps(result, sort_keys=True), encoding="utf-8")
+        try:
+            os.rename(staging, entry)
+        except OSError:  # another run stored the same entry first: theirs is as good as ours
+            pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

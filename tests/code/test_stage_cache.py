@@ -1,0 +1,83 @@
+"""The stage cache: reuse only on identical inputs, whole entries only, and agreement with dvc.yaml."""
+
+from __future__ import annotations
+
+import yaml
+
+from fsmc.config import load_params
+from fsmc.stage_cache import STAGE_IO, run_stage
+from fsmc.stages import STAGES
+from fsmc.stages.workspace import Workspace
+from tests.conftest import REPO
+
+
+def _workspace_with_inputs(root, tag: str) -> Workspace:
+    """Input files unique to ``tag``: the session's stage cache holds entries of other tests."""
+    ws = Workspace(root)
+    for name in STAGE_IO["validate"].inputs:
+        path = getattr(ws, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{tag} {name}\n")
+    return ws
+
+
+class CountingWorker:
+    """Stands in for the validate worker: writes its report and counts how often it really ran."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, params, ws: Workspace) -> dict:
+        self.calls += 1
+        ws.validation_report.parent.mkdir(parents=True, exist_ok=True)
+        ws.validation_report.write_text(f"report {self.calls}\n")
+        return {"success": True, "call": self.calls}
+
+
+def test_same_inputs_are_restored_and_changed_inputs_recompute(tmp_path, small_params):
+    worker = CountingWorker()
+    first = _workspace_with_inputs(tmp_path / "a", "reuse")
+    assert run_stage("validate", worker, small_params, first) == ({"success": True, "call": 1}, False)
+
+    second = _workspace_with_inputs(tmp_path / "b", "reuse")
+    assert run_stage("validate", worker, small_params, second) == ({"success": True, "call": 1}, True)
+    assert worker.calls == 1
+    assert second.validation_report.read_text() == "report 1\n"
+
+    second.ood_manifest.write_text("another pool\n")  # an upstream file changed: not the same stage any more
+    assert run_stage("validate", worker, small_params, second)[1] is False
+    assert second.validation_report.read_text() == "report 2\n"
+
+    other_params = load_params(REPO / "params.yaml", ["recover.steps=120", "teacher.epochs=15", "k_max=40"])  # a section it reads
+    assert run_stage("validate", worker, other_params, first)[1] is False
+    assert run_stage("validate", worker, small_params, first, reuse=False)[1] is False
+    assert worker.calls == 4
+
+
+def test_a_failed_stage_stores_nothing(tmp_path, small_params):
+    def broken(params, ws):
+        ws.validation_report.parent.mkdir(parents=True, exist_ok=True)
+        ws.validation_report.write_text("half")
+        raise RuntimeError("expectation failed")
+
+    ws = _workspace_with_inputs(tmp_path / "a", "failed")
+    try:
+        run_stage("validate", broken, small_params, ws)
+    except RuntimeError:
+        pass
+    worker = CountingWorker()
+    assert run_stage("validate", worker, small_params, ws)[1] is False and worker.calls == 1
+
+
+def test_stage_declarations_match_dvc_yaml():
+    """The flow's cache keys read what `dvc repro` tracks: same params sections, same files."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    data = Workspace(REPO / "data")
+    assert set(STAGE_IO) == set(STAGES) - {"record_inputs"}
+    for name, io in STAGE_IO.items():
+        declared = stages[name]
+        deps = {dep for dep in declared["deps"] if dep != "fsmc"}
+        outs = {next(iter(out)) if isinstance(out, dict) else out for kind in ("outs", "metrics", "plots") for out in declared.get(kind, [])}
+        assert {p.split(".")[0] for p in declared["params"]} == set(io.sections), name
+        assert deps == {str(getattr(data, i).relative_to(REPO)) for i in io.inputs}, name
+        assert outs == {str(getattr(data, o).relative_to(REPO)) for o in io.outputs}, name

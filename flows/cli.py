@@ -27,12 +27,14 @@ from fsmc.stages.workspace import new_run_folder
 from tasks.settings import check_tracking_reachable, tracking_errors
 from flows.cli_common import fail, load_cli_params
 from flows.deploy import deploy_app, serve
+from flows.benchmark_cli import benchmark
 from flows.servers import server_app, ui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Few-sample model compression, fair to minority classes.")
 err_console = Console(stderr=True)
 app.command()(ui)
 app.command()(serve)
+app.command()(benchmark)
 app.add_typer(server_app, name="server")
 app.add_typer(deploy_app, name="deploy")
 

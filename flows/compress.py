@@ -15,16 +15,8 @@ from fsmc.config import Params, dump_params, load_params, params_from_dict
 from fsmc.errors import FsmcError
 from fsmc.run_folder import seal, verify
 from fsmc.stages.workspace import Workspace, new_run_folder
-from tasks.stages import (
-    compress_task,
-    curate_ood_task,
-    evaluate_task,
-    record_inputs_task,
-    recover_task,
-    sample_few_shot_task,
-    teacher_task,
-    validate_task,
-)
+from fsmc.stages import CACHED_PIPELINE
+from tasks.stages import STAGE_TASKS, record_inputs_task
 from tasks.promotion import mark_rolled_back, promote_task, speedup_task
 from tasks.settings import tracking_errors, tracking_uri
 from tasks.tracking import log_run_task
@@ -99,11 +91,10 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str = "", reuse:
     write_text(ws.run_params, dump_params(p))  # the run folder alone is enough for `fsmc log-run`
     record_inputs_task(p, ws)
     reused = []
-    # teacher before OOD curation: its optional near-ID filter asks the teacher.
-    for stage_task in (sample_few_shot_task, teacher_task, curate_ood_task, validate_task, compress_task, recover_task, evaluate_task):
-        result, hit = stage_task(p, ws, reuse)
+    for stage in CACHED_PIPELINE:
+        result, hit = STAGE_TASKS[stage](p, ws, reuse)
         if hit:
-            reused.append(stage_task.name)
+            reused.append(stage)
     evaluation = result
     wall_seconds = time.perf_counter() - started
     # Sealed: log-run and export verify these checksums before loading anything from the folder.

@@ -70,3 +70,14 @@ def recover_task(params: Params, ws: Workspace, reuse: bool = True) -> tuple[dic
 def evaluate_task(params: Params, ws: Workspace, reuse: bool = True) -> tuple[dict, bool]:
     """Per-class evaluation of teacher and student on the test split."""
     return _cached("evaluate", params, ws, reuse)
+
+
+STAGE_TASKS = {
+    "sample_few_shot": sample_few_shot_task,
+    "teacher": teacher_task,
+    "curate_ood": curate_ood_task,
+    "validate": validate_task,
+    "compress": compress_task,
+    "recover": recover_task,
+    "evaluate": evaluate_task,
+}

@@ -16,3 +16,7 @@ STAGES = {
     "recover": recover.run,
     "evaluate": evaluate.run,
 }
+
+# The order a run goes through its stages after ``record_inputs`` (the teacher comes before OOD
+# curation: the optional near-ID filter asks it). Every one of these goes through the stage cache.
+CACHED_PIPELINE = ("sample_few_shot", "teacher", "curate_ood", "validate", "compress", "recover", "evaluate")

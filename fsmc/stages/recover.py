@@ -19,16 +19,27 @@ from fsmc.stages.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
 
 
-def run(params: Params, ws: Workspace) -> dict:
-    """Write ``recover/model.pt`` and ``recover/summary.json``; return the summary."""
+def _teacher_outputs(params: Params, ws: Workspace, with_features: bool) -> tuple:
+    """The few-shot and OOD sets and the teacher's (cached) outputs on both."""
     teacher, _, _ = load_checkpoint(ws.teacher_model)
-    student, spec, meta = load_checkpoint(ws.pruned_model)
     dataset, few_frame, few = few_shot_set(params, ws)
     ood_frame, ood = ood_set(params, ws)
     images, ood_images = to_tensor(few.images, few.pixel_max), to_tensor(ood.images, ood.pixel_max)
+    few_out, few_hit = teacher_outputs(ws.teacher_model, teacher, images, images_key(list(few_frame["sha256"])), with_features)
+    ood_out, ood_hit = teacher_outputs(ws.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])), with_features)
+    return teacher, dataset, few, images, ood_images, few_out, ood_out, {"few_shot": few_hit, "ood": ood_hit}
+
+
+def warm_teacher_outputs(params: Params, ws: Workspace, with_features: bool) -> None:
+    """Compute the teacher's outputs on the few-shot and OOD sets into the cache (benchmark cells share them)."""
+    _teacher_outputs(params, ws, with_features)
+
+
+def run(params: Params, ws: Workspace) -> dict:
+    """Write ``recover/model.pt`` and ``recover/summary.json``; return the summary."""
+    student, spec, meta = load_checkpoint(ws.pruned_model)
     features = METHODS[params.recover.method].needs_features
-    few_out, few_hit = teacher_outputs(ws.teacher_model, teacher, images, images_key(list(few_frame["sha256"])), features)
-    ood_out, ood_hit = teacher_outputs(ws.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])), features)
+    teacher, dataset, few, images, ood_images, few_out, ood_out, hits = _teacher_outputs(params, ws, features)
     data = RecoveryData(
         images=images,
         labels=torch.from_numpy(few.labels),
@@ -45,4 +56,4 @@ def run(params: Params, ws: Workspace) -> dict:
     summary = dataclasses.asdict(report)
     write_json(ws.recover_summary, summary)
     # Cache hits are reported to the caller but kept out of the file, so reruns stay byte-identical.
-    return {**summary, "teacher_outputs_cached": {"few_shot": few_hit, "ood": ood_hit}}
+    return {**summary, "teacher_outputs_cached": hits}

@@ -1,0 +1,172 @@
+"""Flow ``benchmark``: a preset's grid of compression experiments, fanned out on Dask, as one table and report.
+
+Shared work first (few-shot sets, OOD pools, teachers, compressed models and the
+teacher's outputs: once per distinct setting, into the stage cache), then one
+Prefect task run per cell on a ``DaskTaskRunner`` (a ``LocalCluster`` sized to the
+machine, or an existing cluster), each logged as a nested MLflow run under the
+benchmark's parent run. Rerunning a preset finds finished cells in the stage
+cache; a killed benchmark resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.futures import as_completed
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from fsmc.atomic import write_json
+from fsmc.benchmark.cell import architecture_latency, prepare_shared, run_cell
+from fsmc.benchmark.grid import Cell, expand
+from fsmc.benchmark.presets import get_preset
+from fsmc.benchmark.report import write_report
+from fsmc.benchmark.results import summarize, teachers, with_gaps, write_results
+from fsmc.config import Params
+from fsmc.recover.methods import METHODS
+from fsmc.stages.workspace import Workspace
+from tasks.benchmark_tracking import log_benchmark, start_benchmark_run
+
+
+@task(name="prepare-shared")
+def prepare_task(params: Params, folder: str, with_features: list[bool], torch_threads: int) -> None:
+    """Shared stages of one setting (few-shot set, teacher, OOD pool, compressed model, teacher outputs)."""
+    _set_threads(torch_threads)
+    prepare_shared(params, Workspace(Path(folder)), with_features)
+
+
+@task(name="benchmark-cell")
+def cell_task(params: Params, folder: str, reuse: bool, torch_threads: int) -> dict:
+    """One cell: the pipeline in its own folder, finished stages from the stage cache."""
+    _set_threads(torch_threads)
+    return run_cell(params, Workspace(Path(folder)), reuse)
+
+
+def _set_threads(count: int) -> None:
+    import torch
+
+    # Each Dask worker is one process: torch threads x workers = cores, so workers don't oversubscribe.
+    torch.set_num_threads(count)
+
+
+def _shared_key(params: Params) -> str:
+    """Cells with equal keys share every stage up to ``compress``."""
+    shared = {k: v for k, v in params.to_dict().items() if k not in ("recover", "evaluate", "gate", "serve", "tracking")}
+    return json.dumps(shared, sort_keys=True)
+
+
+def _architecture_key(params: Params) -> str:
+    """Cells with equal keys have the same teacher and the same student architecture (same latency)."""
+    return json.dumps([params.data.teacher, dataclasses.asdict(params.compress)], sort_keys=True)
+
+
+def _row(cell: Cell, result: dict) -> dict:
+    p = cell.params
+    return {
+        "cell_id": cell.cell_id,
+        "labels": cell.labels,
+        "overrides": list(cell.overrides),
+        "teacher": p.data.teacher,
+        "scheme": p.compress.scheme,
+        "method": p.recover.method,
+        "oe": p.recover.oe,
+        "k_max": p.sample_few_shot.k_max,
+        "imbalance_ratio": p.sample_few_shot.imbalance_ratio,
+        **result,
+    }
+
+
+@flow(name="benchmark")
+def benchmark_flow(
+    preset: str,
+    only: list[str] | None = None,
+    overrides: list[str] | None = None,
+    params_file: str = "params.yaml",
+    out_dir: str = "",
+    reuse: bool = True,
+    torch_threads: int = 1,
+) -> dict[str, Any]:
+    """Run the grid of ``preset`` and write results.csv, results.json and report.html.
+
+    Args:
+        preset: a name from :data:`fsmc.benchmark.presets.PRESETS`.
+        only: ``AXIS=VALUE`` filters (a slice of the grid).
+        overrides: ``--set`` overrides applied to every cell.
+        params_file: the params.yaml the presets' overrides apply to ('' for the built-in defaults).
+        out_dir: where the cells' folders and the results go (default ``reports/<preset>``).
+        reuse: take finished stages from the stage cache (False recomputes every cell).
+        torch_threads: torch threads per task (cores / Dask workers).
+
+    Returns:
+        Paths of the results and report, the summary rows and the MLflow parent run id.
+    """
+    started = time.perf_counter()
+    spec = get_preset(preset)
+    grid = expand(spec, Path(params_file) if params_file else None, only or [], overrides or [])
+    out = Path(out_dir or Path("reports") / preset)
+    cells_dir = out / "cells"
+
+    if reuse:
+        shared: dict[str, tuple[Params, list[bool]]] = {}
+        for cell in grid.cells:
+            params, features = shared.setdefault(_shared_key(cell.params), (cell.params, []))
+            features.append(METHODS[cell.params.recover.method].needs_features)
+        futures = [
+            prepare_task.submit(params, str(out / "shared" / f"{i:03d}"), features, torch_threads)
+            for i, (params, features) in enumerate(shared.values())
+        ]
+        for future in futures:
+            future.result()
+
+    by_id = {cell.cell_id: cell for cell in grid.cells}
+    futures = {cell_task.submit(cell.params, str(cells_dir / cell.cell_id), reuse, torch_threads): cell.cell_id for cell in grid.cells}
+    rows = []
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False, disable=os.environ.get("FSMC_PROGRESS") == "off") as progress:
+        bar = progress.add_task(f"benchmark {preset}", total=len(futures))
+        for future in as_completed(list(futures)):
+            cell = by_id[futures[future]]
+            rows.append(_row(cell, future.result()))
+            progress.advance(bar)
+    rows.sort(key=lambda r: list(by_id).index(r["cell_id"]))  # grid order, whatever order cells finished in
+
+    # Latency is measured after the grid, one cell at a time: parallel cells would skew each other's timings.
+    latencies: dict[str, dict] = {}
+    for row in rows:
+        cell = by_id[row["cell_id"]]
+        key = _architecture_key(cell.params)
+        if key not in latencies:
+            latencies[key] = architecture_latency(cell.params, Workspace(cells_dir / cell.cell_id))
+        row.update({k: latencies[key][k] for k in ("teacher_ms", "student_ms", "speedup")})
+    rows = [with_gaps(row) for row in rows]
+
+    axes = [axis for axis, _ in spec.axes]
+    summary = summarize(rows, axes)
+    teacher_rows = teachers(rows)
+    paths = write_results(out, preset, rows, summary, teacher_rows, grid.skipped)
+    preset_info = {"name": spec.name, "summary": spec.summary, "axes": axes, "headline": dict(spec.headline)}
+    report = write_report(out / "report.html", preset_info, rows, summary, teacher_rows, len(grid.skipped))
+    wall_seconds = time.perf_counter() - started
+    record = {"preset": preset, "only": only or [], "overrides": overrides or [], "cells": len(rows), "wall_seconds": round(wall_seconds, 3)}
+    write_json(out / "run.json", record)
+
+    parent = start_benchmark_run(preset, record)
+    log_benchmark(parent, rows, summary, [paths["csv"], paths["json"], report], grid.preset.name)
+    return {
+        "preset": preset,
+        "cells": len(rows),
+        "reused_cells": sum(r["all_reused"] for r in rows),
+        "skipped": [{"labels": labels, "reason": reason} for labels, reason in grid.skipped],
+        "summary": summary,
+        "teachers": teacher_rows,
+        "results_csv": str(paths["csv"]),
+        "results_json": str(paths["json"]),
+        "report": str(report),
+        "mlflow_run_id": parent,
+        "wall_seconds": round(wall_seconds, 3),
+    }

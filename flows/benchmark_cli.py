@@ -1,0 +1,136 @@
+"""``fsmc benchmark --preset NAME``: the benchmark flow on a Dask task runner, and its terminal table."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fsmc.errors import FsmcError
+from flows.cli_common import fail
+
+
+def dask_task_runner(address: str | None, workers: int):
+    """A ``DaskTaskRunner`` on ``address``, or on a ``LocalCluster`` of ``workers`` single-threaded processes."""
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    # One thread per worker process: a cell is torch work that holds the GIL; processes run in parallel.
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1", "dashboard_address": None},
+    )
+
+
+def check_dask_address(address: str, timeout: float = 5.0) -> None:
+    """Raise :class:`FsmcError` within ``timeout`` seconds when no Dask scheduler answers at ``address``."""
+    from distributed import Client
+
+    try:
+        Client(address, timeout=timeout).close()
+    except (OSError, TimeoutError, ValueError) as error:
+        raise FsmcError(
+            f"No Dask scheduler answers at --dask-address {address} ({type(error).__name__}: {error}). Start one "
+            "(`dask scheduler` and `dask worker ADDRESS`), fix the address (tcp://HOST:PORT), or leave --dask-address out "
+            "to run on a local cluster."
+        ) from None
+
+
+def _fmt(entry: dict, key: str) -> str:
+    mean, std = entry[key], entry.get(f"{key}_std", 0.0)
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.1f}±{std:.1f}" if entry["seeds"] > 1 else f"{mean:.1f}"
+
+
+def print_table(result: dict[str, Any], axes: list[str]) -> None:
+    """The paper's table: teachers, then one row per setting (mean ± std over seeds)."""
+    console = Console()
+    teachers = Table(title="teachers (test accuracy %)")
+    for column in ("teacher", "top-1", "balanced", "minority", "worst class", "MACs", "params", "latency ms"):
+        teachers.add_column(column, justify="right")
+    for t in result["teachers"]:
+        teachers.add_row(t["teacher"], *(f"{t[k]:.2f}" for k in ("top1", "balanced", "minority", "worst_class")),
+                         f"{t['macs']:,}", f"{t['params']:,}", f"{t['latency_ms']:.2f}")
+    console.print(teachers)
+    table = Table(title=f"benchmark {result['preset']}: students (%, mean ± std over seeds; gap = student - teacher)")
+    # Axes with one value in this grid say nothing per row; they are in the title of results.csv.
+    shown = [a for a in axes if a != "seed" and len({entry[a] for entry in result["summary"]}) > 1] or [axes[0]]
+    teacher_macs = {t["teacher"]: t["macs"] for t in result["teachers"]}
+    for column in (*shown, "seeds", "top-1", "minor.", "worst", "Δtop-1", "Δminor.", "Δworst", "MACs", "ms", "speed-up"):
+        table.add_column(column, justify="left" if column in shown else "right")
+    for entry in result["summary"]:
+        table.add_row(
+            *(str(entry[a]) for a in shown), str(entry["seeds"]),
+            *(_fmt(entry, k) for k in ("top1", "minority", "worst_class", "top1_gap", "minority_gap", "worst_class_gap")),
+            f"x{entry['macs'] / teacher_macs[entry['teacher']]:.2f}", f"{entry['latency_ms']:.1f}", f"x{entry['speedup']:.2f}",
+        )
+    console.print(table)
+    console.print(
+        f"{result['cells']} cells ({result['reused_cells']} reused whole from the stage cache) in {result['wall_seconds']:.1f} s; "
+        f"{result['results_csv']}, {result['results_json']}, {result['report']}; MLflow parent run {result['mlflow_run_id']}"
+    )
+    for skipped in result["skipped"][:5]:
+        console.print(f"[yellow]left out[/] {skipped['labels']}: {skipped['reason']}")
+
+
+def benchmark(
+    preset: Annotated[str, typer.Option("--preset", help="smoke | paper-cifar10 | robustness-cifar10")] = "smoke",
+    only: Annotated[list[str], typer.Option("--only", help="Run a slice: AXIS=VALUE (e.g. method=mir, budget='K=10').")] = [],  # noqa: B006
+    set_: Annotated[list[str], typer.Option("--set", help="Override a parameter in every cell: section.key=value.")] = [],  # noqa: B006
+    params_file: Annotated[Path, typer.Option("--params", help="Parameter file the presets apply to.")] = Path("params.yaml"),
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for cells and results (default reports/<preset>).")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Dask worker processes of the local cluster (default: one per core).")] = 0,
+    dask_address: Annotated[str | None, typer.Option("--dask-address", help="Use an existing Dask scheduler, tcp://HOST:PORT.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Recompute every cell instead of reusing finished stages.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object on the last line.")] = False,
+) -> None:
+    """Run a preset's grid of compression experiments on Dask; print the table, write results and the HTML report."""
+    from fsmc.benchmark.grid import expand
+    from fsmc.benchmark.presets import get_preset
+    from fsmc.preflight import check_inputs
+    from tasks.settings import check_tracking_reachable
+
+    cores = os.cpu_count() or 1
+    try:
+        if workers < 0:
+            raise FsmcError(f"--workers {workers} is negative; give a count of worker processes, or 0 for one per core ({cores}).")
+        spec = get_preset(preset)
+        grid = expand(spec, params_file if params_file.is_file() else None, only, set_)
+        checked = set()
+        for cell in grid.cells:  # missing data or weights are named before any work
+            key = (cell.params.data.dataset, cell.params.data.ood_pool, cell.params.data.teacher)
+            if key not in checked:
+                check_inputs(cell.params)
+                checked.add(key)
+        check_tracking_reachable()
+        if dask_address:
+            check_dask_address(dask_address)
+    except FsmcError as error:
+        fail(error)
+    workers = workers or min(cores, len(grid.cells))
+    from flows.benchmark import benchmark_flow
+    from flows.cli import _hide_user_errors_in_prefect_logs
+
+    _hide_user_errors_in_prefect_logs()
+    runner = dask_task_runner(dask_address, workers)
+    try:
+        result = benchmark_flow.with_options(task_runner=runner)(
+            preset=preset, only=only, overrides=set_, params_file=str(params_file) if params_file.is_file() else "",
+            out_dir=str(out or ""), reuse=not fresh, torch_threads=max(1, cores // workers),
+        )
+    except FsmcError as error:
+        fail(error)
+    if as_json:
+        sys.stdout.flush()
+        print(json.dumps(result, sort_keys=True, default=str))
+    else:
+        print_table(result, [axis for axis, _ in spec.axes])

@@ -1,0 +1,79 @@
+"""One benchmark cell: the whole pipeline in its own folder, through the stage cache, as one result row."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from fsmc.atomic import read_json
+from fsmc.config import Params
+from fsmc.data.images import to_tensor
+from fsmc.data.sources import load_dataset
+from fsmc.gate import measure_speedup
+from fsmc.models.checkpoint import load_checkpoint
+from fsmc.stage_cache import run_stage
+from fsmc.stages import CACHED_PIPELINE, STAGES
+from fsmc.stages.recover import warm_teacher_outputs
+from fsmc.stages.workspace import Workspace
+
+# What a row keeps of each model's evaluation (per-class lists stay in results.json).
+_METRICS = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "macs", "params", "bytes")
+
+
+def run_cell(params: Params, ws: Workspace, reuse: bool = True) -> dict:
+    """Run every stage into ``ws`` (finished stages with the same inputs come from the stage cache).
+
+    Returns:
+        The cell's row: teacher and student metrics, per-class accuracy, head vs minority accuracy,
+        which stages were reused and the wall time.
+    """
+    started = time.perf_counter()
+    STAGES["record_inputs"](params, ws)
+    reused = []
+    for stage in CACHED_PIPELINE:
+        _, hit = run_stage(stage, STAGES[stage], params, ws, reuse)
+        if hit:
+            reused.append(stage)
+    return cell_row(ws, reused, time.perf_counter() - started)
+
+
+def prepare_shared(params: Params, ws: Workspace, with_features: list[bool]) -> None:
+    """Run the stages cells share (up to ``compress``) and the teacher's outputs once, into the caches.
+
+    Cells that differ only in recovery then find all of it in the stage and teacher-output caches
+    instead of computing it at the same time on several workers.
+    """
+    STAGES["record_inputs"](params, ws)
+    for stage in CACHED_PIPELINE[: CACHED_PIPELINE.index("compress") + 1]:
+        run_stage(stage, STAGES[stage], params, ws)
+    for features in sorted(set(with_features)):
+        warm_teacher_outputs(params, ws, features)
+
+
+def cell_row(ws: Workspace, reused: list[str], wall_seconds: float) -> dict:
+    """The result row of a finished cell folder."""
+    metrics = read_json(ws.metrics)
+    minority = set(metrics["minority_classes"])
+    row: dict = {"stages_reused": reused, "all_reused": len(reused) == len(CACHED_PIPELINE), "wall_seconds": round(wall_seconds, 3)}
+    for role in ("teacher", "student"):
+        result = metrics[role]
+        row.update({f"{role}_{key}": result[key] for key in _METRICS})
+        row[f"{role}_per_class"] = result["per_class"]
+        head = [acc for c, acc in enumerate(result["per_class"]) if c not in minority]
+        row[f"{role}_head_acc"] = float(np.mean(head)) if head else float("nan")
+    row["classes"] = metrics["classes"]
+    row["minority_classes"] = metrics["minority_class_names"]
+    row["few_shot_counts"] = metrics["few_shot_counts"]
+    return row
+
+
+def architecture_latency(params: Params, ws: Workspace, rounds: int = 5) -> dict[str, float]:
+    """CPU latency (ms) of the cell's teacher and student at ``gate.latency_batch``, and the speed-up."""
+    teacher, _, _ = load_checkpoint(ws.teacher_model)
+    student, _, _ = load_checkpoint(ws.student_model)
+    test = load_dataset(params.data).test
+    shape = to_tensor(test.images[:1], test.pixel_max).shape[1:]
+    batch = torch.rand((params.gate.latency_batch, *shape), generator=torch.Generator().manual_seed(0))
+    return measure_speedup(teacher, student, batch, rounds)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test repro install clean
+.PHONY: run test repro install clean browser
 
 # Create the venv and install pinned dependencies (pip takes torch from the machine's local wheels).
 $(STAMP): pyproject.toml constraints.txt
@@ -19,8 +19,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/fsmc run
 
+# Headless Chromium renders the benchmark report in a test (Debian's package; apt needs root or sudo).
+browser:
+	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 # The whole test suite.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 # Reproduce the DVC pipeline into data/ (stages call the same workers as the flow).

@@ -33,6 +33,20 @@ from fsmc.stages.workspace import Workspace
 from tasks.benchmark_tracking import log_benchmark, start_benchmark_run
 
 
+def dask_task_runner(address: str | None, workers: int):
+    """A ``DaskTaskRunner`` on ``address``, or on a ``LocalCluster`` of ``workers`` single-threaded processes."""
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    # One thread per worker process: a cell is torch work that holds the GIL; processes run in parallel.
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1", "dashboard_address": None},
+    )
+
+
+
 @task(name="prepare-shared")
 def prepare_task(params: Params, folder: str, with_features: list[bool], torch_threads: int) -> None:
     """Shared stages of one setting (few-shot set, teacher, OOD pool, compressed model, teacher outputs)."""
@@ -81,7 +95,8 @@ def _row(cell: Cell, result: dict) -> dict:
     }
 
 
-@flow(name="benchmark")
+# Served deployments run this decorator's runner: a local cluster with one worker per core.
+@flow(name="benchmark", task_runner=dask_task_runner(None, os.cpu_count() or 1))
 def benchmark_flow(
     preset: str,
     only: list[str] | None = None,

@@ -17,19 +17,6 @@ from fsmc.errors import FsmcError
 from flows.cli_common import fail
 
 
-def dask_task_runner(address: str | None, workers: int):
-    """A ``DaskTaskRunner`` on ``address``, or on a ``LocalCluster`` of ``workers`` single-threaded processes."""
-    from prefect_dask import DaskTaskRunner
-
-    if address:
-        return DaskTaskRunner(address=address)
-    # One thread per worker process: a cell is torch work that holds the GIL; processes run in parallel.
-    return DaskTaskRunner(
-        cluster_class="distributed.LocalCluster",
-        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1", "dashboard_address": None},
-    )
-
-
 def check_dask_address(address: str, timeout: float = 5.0) -> None:
     """Raise :class:`FsmcError` within ``timeout`` seconds when no Dask scheduler answers at ``address``."""
     from distributed import Client
@@ -117,7 +104,7 @@ def benchmark(
     except FsmcError as error:
         fail(error)
     workers = workers or min(cores, len(grid.cells))
-    from flows.benchmark import benchmark_flow
+    from flows.benchmark import benchmark_flow, dask_task_runner
     from flows.cli import _hide_user_errors_in_prefect_logs
 
     _hide_user_errors_in_prefect_logs()

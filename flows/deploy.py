@@ -1,8 +1,9 @@
-"""``fsmc serve`` and ``fsmc deploy run``: the compress flow as a scheduled Prefect deployment.
+"""``fsmc serve`` and ``fsmc deploy run``: the compress and benchmark flows as scheduled Prefect deployments.
 
-``fsmc serve`` registers ``compress/<serve.deployment>`` on the Prefect server named by
-``PREFECT_API_URL`` with the cron schedule ``serve.cron`` and the validated parameters
-as its defaults, then executes the runs the server schedules or that ``fsmc deploy run``
+``fsmc serve`` registers ``compress/<serve.deployment>`` (cron ``serve.cron``, the
+validated parameters as its defaults) and ``benchmark/<serve.benchmark_preset>`` (cron
+``serve.benchmark_cron``, on its Dask local cluster) on the Prefect server named by
+``PREFECT_API_URL``, then executes the runs the server schedules or that ``fsmc deploy run``
 triggers. It uses ``flow.serve`` (one long-lived process that runs each flow run in a
 subprocess) rather than a work pool plus a worker: one machine, no infrastructure to
 declare, nothing else to keep alive; a work pool becomes worth it only when runs must
@@ -39,22 +40,30 @@ def _require_server() -> str:
 
 
 def serve(set_: SetOption = [], params_file: ParamsOption = Path("params.yaml")) -> None:  # noqa: B006
-    """Serve the compress flow on the Prefect server with the cron schedule of params (serve.cron)."""
+    """Serve the compress and benchmark flows on the Prefect server with the cron schedules of params (serve)."""
     url = _require_server()
     try:
         params = load_cli_params(params_file, set_)
     except FsmcError as error:
         fail(error)
+    from prefect import serve as serve_deployments
+
+    from flows.benchmark import benchmark_flow
     from flows.compress import compress_flow
 
+    sv = params.serve
     Console().print(
-        f"serving compress/{params.serve.deployment} on {url} (cron '{params.serve.cron}', UTC); "
-        f"trigger now with `fsmc deploy run {params.serve.deployment}`; Ctrl-C stops serving."
+        f"serving compress/{sv.deployment} (cron '{sv.cron}', UTC) and benchmark/{sv.benchmark_preset} "
+        f"(cron '{sv.benchmark_cron}') on {url}; trigger now with `fsmc deploy run {sv.deployment}` or "
+        f"`fsmc deploy run benchmark/{sv.benchmark_preset}`; Ctrl-C stops serving."
     )
-    compress_flow.serve(
-        name=params.serve.deployment,
-        cron=params.serve.cron,
-        parameters={"params": params.to_dict(), "workspace": ""},
+    serve_deployments(
+        compress_flow.to_deployment(name=sv.deployment, cron=sv.cron, parameters={"params": params.to_dict(), "workspace": ""}),
+        benchmark_flow.to_deployment(
+            name=sv.benchmark_preset,
+            cron=sv.benchmark_cron,
+            parameters={"preset": sv.benchmark_preset, "params_file": str(params_file) if params_file.is_file() else ""},
+        ),
         print_starting_message=False,
     )
 
@@ -65,8 +74,10 @@ def deploy_run(
     set_: SetOption = [],  # noqa: B006
     params_file: ParamsOption = Path("params.yaml"),
     timeout: Annotated[int, typer.Option(help="Seconds to wait for the run to finish (0: do not wait).")] = 3600,
+    only: Annotated[list[str], typer.Option("--only", help="benchmark/PRESET only: run a slice, AXIS=VALUE.")] = [],  # noqa: B006
 ) -> None:
-    """Trigger a run of a served deployment through the Prefect API, with params.yaml and --set as its parameters."""
+    """Trigger a served deployment through the Prefect API: compress runs take params.yaml + --set; benchmark runs
+    (NAME benchmark/PRESET) take --set as overrides for every cell."""
     _require_server()
     try:
         params = load_cli_params(params_file, set_)
@@ -76,10 +87,14 @@ def deploy_run(
     from prefect.exceptions import ObjectNotFound
 
     full_name = name if "/" in name else f"compress/{name}"
+    if full_name.startswith("benchmark/"):
+        parameters = {"overrides": list(set_), "only": list(only)}  # the served preset's grid, these in every cell
+    else:
+        parameters = {"params": params.to_dict(), "workspace": ""}
     try:
-        flow_run = run_deployment(full_name, parameters={"params": params.to_dict(), "workspace": ""}, timeout=timeout)
+        flow_run = run_deployment(full_name, parameters=parameters, timeout=timeout)
     except ObjectNotFound:
-        fail(FsmcError(f"No deployment {full_name!r} on the Prefect server; start `fsmc serve` first (it registers compress/<serve.deployment>)."))
+        fail(FsmcError(f"No deployment {full_name!r} on the Prefect server; start `fsmc serve` first (it registers compress/<serve.deployment> and benchmark/<serve.benchmark_preset>)."))
     state = flow_run.state
     Console().print(f"flow run {flow_run.name} ({flow_run.id}): {state.name if state else 'scheduled'}")
     if timeout and (state is None or not state.is_completed()):

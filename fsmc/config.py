@@ -192,6 +192,8 @@ class ServeParams:
 
     deployment: str = "nightly"  # deployment name: the flow runs as compress/<deployment>
     cron: str = "0 3 * * *"  # when it runs (5-field cron, the server's time zone: UTC)
+    benchmark_preset: str = "smoke"  # the preset served as benchmark/<benchmark_preset>
+    benchmark_cron: str = "0 4 * * 0"  # when the benchmark runs (weekly: Sunday 04:00 UTC)
 
 
 @dataclass(frozen=True)
@@ -429,10 +431,15 @@ def validate(params: Params) -> Params:
         re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", sv.deployment) is not None,
         f"serve.deployment={sv.deployment!r} is not a valid deployment name; use letters, digits, '.', '-' and '_'.",
     )
-    _check(
-        len(sv.cron.split()) == 5 and re.fullmatch(r"[0-9*/,\- ]+", sv.cron) is not None,
-        f"serve.cron={sv.cron!r} is not a 5-field cron expression (minute hour day month weekday, e.g. '0 3 * * *').",
-    )
+    for key in ("cron", "benchmark_cron"):
+        cron = getattr(sv, key)
+        _check(
+            len(cron.split()) == 5 and re.fullmatch(r"[0-9*/,\- ]+", cron) is not None,
+            f"serve.{key}={cron!r} is not a 5-field cron expression (minute hour day month weekday, e.g. '0 3 * * *').",
+        )
+    from fsmc.benchmark.presets import PRESETS  # here: the presets module needs nothing of this one
+
+    _check(sv.benchmark_preset in PRESETS, f"serve.benchmark_preset={sv.benchmark_preset!r} is unknown; valid presets: {', '.join(PRESETS)}.")
     _check(params.evaluate.max_test_images >= 0, "evaluate.max_test_images must be >= 0 (0 means the whole test split).")
     return params
 

@@ -118,12 +118,14 @@ def test_served_deployment_has_the_cron_schedule_and_runs_through_the_api(tmp_pa
         _wait_for(f"{api}/health")
         served = _start(["serve", *fast], tmp_path, {"PREFECT_API_URL": api})
         deadline = time.monotonic() + 120
-        while not any(d["name"] == "nightly" for d in _deployments(api)):
-            assert time.monotonic() < deadline, "fsmc serve never registered its deployment"
+        while not {"nightly", "smoke"} <= {d["name"] for d in _deployments(api)}:
+            assert time.monotonic() < deadline, "fsmc serve never registered its deployments"
             assert served.poll() is None, served.communicate()[1][-3000:]
             time.sleep(1)
         deployment = next(d for d in _deployments(api) if d["name"] == "nightly")
         assert [s["schedule"]["cron"] for s in deployment["schedules"]] == ["0 3 * * *"]
+        benchmark = next(d for d in _deployments(api) if d["name"] == "smoke")
+        assert [s["schedule"]["cron"] for s in benchmark["schedules"]] == ["0 4 * * 0"]
 
         result = run_cli(["deploy", "run", "nightly", *fast, "--timeout", "600"], cwd=tmp_path, env={"PREFECT_API_URL": api})
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
@@ -133,6 +135,12 @@ def test_served_deployment_has_the_cron_schedule_and_runs_through_the_api(tmp_pa
         assert (run_folder / "evaluate" / "metrics.json").is_file()
         client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
         assert client.search_model_versions("name='fsmc-student'")
+
+        # The benchmark deployment: one cell of the smoke grid, on the served process's Dask cluster.
+        one_cell = ["--only", "method=kd", "--only", "oe=base", "--only", "seed=0", "--set", "recover.steps=20"]
+        result = run_cli(["deploy", "run", "benchmark/smoke", *one_cell, "--timeout", "600"], cwd=tmp_path, env={"PREFECT_API_URL": api})
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+        assert len((tmp_path / "reports" / "smoke" / "results.csv").read_text().splitlines()) == 2
     finally:
         if served is not None:
             _stop(served)

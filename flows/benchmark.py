@@ -42,7 +42,7 @@ def dask_task_runner(address: str | None, workers: int):
     # One thread per worker process: a cell is torch work that holds the GIL; processes run in parallel.
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
-        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1", "dashboard_address": None},
+        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"},
     )
 
 
@@ -62,10 +62,15 @@ def cell_task(params: Params, folder: str, reuse: bool, torch_threads: int) -> d
 
 
 def _set_threads(count: int) -> None:
+    import logging
+
     import torch
 
     # Each Dask worker is one process: torch threads x workers = cores, so workers don't oversubscribe.
     torch.set_num_threads(count)
+    # Worker processes log at INFO by default; the stages' libraries are as quiet there as in `fsmc run`.
+    for name in ("great_expectations", "distributed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _shared_key(params: Params) -> str:

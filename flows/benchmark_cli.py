@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -15,6 +16,22 @@ from rich.table import Table
 
 from fsmc.errors import FsmcError
 from flows.cli_common import fail
+
+
+def share_prefect_api_with_workers() -> None:
+    """Start this process's temporary Prefect server now and name it in ``PREFECT_API_URL``.
+
+    Without a server URL every Dask worker process would start a temporary Prefect server of its
+    own (~200 MB and seconds of CPU each); workers spawned after this inherit the URL and report
+    their task runs to the flow's server. A user's ``PREFECT_API_URL`` is left alone.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the instance the flow's own client would start: one server
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
 
 
 def check_dask_address(address: str, timeout: float = 5.0) -> None:
@@ -108,6 +125,9 @@ def benchmark(
     from flows.cli import _hide_user_errors_in_prefect_logs
 
     _hide_user_errors_in_prefect_logs()
+    # Workers busy in torch take a few seconds to stop; the nanny's "killing" warning says nothing useful.
+    logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
+    share_prefect_api_with_workers()
     runner = dask_task_runner(dask_address, workers)
     try:
         result = benchmark_flow.with_options(task_runner=runner)(

@@ -22,7 +22,7 @@ from prefect.futures import as_completed
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fsmc.atomic import write_json
-from fsmc.benchmark.cell import architecture_latency, prepare_shared, run_cell
+from fsmc.benchmark.cell import architecture_latency, prepare_shared, prepare_teacher, run_cell
 from fsmc.benchmark.grid import Cell, expand
 from fsmc.benchmark.presets import get_preset
 from fsmc.benchmark.report import write_report
@@ -54,6 +54,13 @@ def prepare_task(params: Params, folder: str, with_features: list[bool], torch_t
     prepare_shared(params, Workspace(Path(folder)), with_features)
 
 
+@task(name="shared-teacher")
+def teacher_task(params: Params, folder: str, torch_threads: int) -> None:
+    """The teacher of one setting (every setting with this teacher then finds it in the stage cache)."""
+    _set_threads(torch_threads)
+    prepare_teacher(params, Workspace(Path(folder)))
+
+
 @task(name="benchmark-cell")
 def cell_task(params: Params, folder: str, reuse: bool, torch_threads: int) -> dict:
     """One cell: the pipeline in its own folder, finished stages from the stage cache."""
@@ -77,6 +84,15 @@ def _shared_key(params: Params) -> str:
     """Cells with equal keys share every stage up to ``compress``."""
     shared = {k: v for k, v in params.to_dict().items() if k not in ("recover", "evaluate", "gate", "serve", "tracking")}
     return json.dumps(shared, sort_keys=True)
+
+
+def _teacher_key(params: Params) -> str:
+    return json.dumps([dataclasses.asdict(params.data), dataclasses.asdict(params.teacher)], sort_keys=True)
+
+
+def _wait(futures: list) -> None:
+    for future in futures:
+        future.result()
 
 
 def _architecture_key(params: Params) -> str:
@@ -131,17 +147,27 @@ def benchmark_flow(
     out = Path(out_dir or Path("reports") / preset)
     cells_dir = out / "cells"
 
+    phases: dict[str, float] = {}
+    cores = os.cpu_count() or 1
+    mark = time.perf_counter()
     if reuse:
         shared: dict[str, tuple[Params, list[bool]]] = {}
         for cell in grid.cells:
             params, features = shared.setdefault(_shared_key(cell.params), (cell.params, []))
             features.append(METHODS[cell.params.recover.method].needs_features)
-        futures = [
-            prepare_task.submit(params, str(out / "shared" / f"{i:03d}"), features, torch_threads)
+        # Teachers first, one per distinct teacher: settings differing only in seeds share it.
+        teachers_first = {_teacher_key(params): params for params, _ in shared.values()}
+        # A wave of fewer tasks than workers leaves cores idle: give each task their threads.
+        threads = lambda tasks: max(torch_threads, cores // max(1, tasks))  # noqa: E731
+        _wait([
+            teacher_task.submit(params, str(out / "shared" / f"teacher-{i:02d}"), threads(len(teachers_first)))
+            for i, params in enumerate(teachers_first.values())
+        ])
+        _wait([
+            prepare_task.submit(params, str(out / "shared" / f"{i:03d}"), features, threads(len(shared)))
             for i, (params, features) in enumerate(shared.values())
-        ]
-        for future in futures:
-            future.result()
+        ])
+    phases["shared"] = time.perf_counter() - mark
 
     by_id = {cell.cell_id: cell for cell in grid.cells}
     futures = {cell_task.submit(cell.params, str(cells_dir / cell.cell_id), reuse, torch_threads): cell.cell_id for cell in grid.cells}
@@ -154,6 +180,7 @@ def benchmark_flow(
             rows.append(_row(cell, future.result()))
             progress.advance(bar)
     rows.sort(key=lambda r: list(by_id).index(r["cell_id"]))  # grid order, whatever order cells finished in
+    phases["cells"] = time.perf_counter() - mark - phases["shared"]
 
     # Latency is measured after the grid, one cell at a time: parallel cells would skew each other's timings.
     latencies: dict[str, dict] = {}
@@ -164,6 +191,7 @@ def benchmark_flow(
             latencies[key] = architecture_latency(cell.params, Workspace(cells_dir / cell.cell_id))
         row.update({k: latencies[key][k] for k in ("teacher_ms", "student_ms", "speedup")})
     rows = [with_gaps(row) for row in rows]
+    phases["latency"] = time.perf_counter() - mark - phases["shared"] - phases["cells"]
 
     axes = [axis for axis, _ in spec.axes]
     summary = summarize(rows, axes)
@@ -189,4 +217,5 @@ def benchmark_flow(
         "report": str(report),
         "mlflow_run_id": parent,
         "wall_seconds": round(wall_seconds, 3),
+        "phase_seconds": {k: round(v, 3) for k, v in phases.items()},
     }

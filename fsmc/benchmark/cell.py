@@ -39,6 +39,12 @@ def run_cell(params: Params, ws: Workspace, reuse: bool = True) -> dict:
     return cell_row(ws, reused, time.perf_counter() - started)
 
 
+def prepare_teacher(params: Params, ws: Workspace) -> None:
+    """Run the ``teacher`` stage into the stage cache (it reads only the raw inputs)."""
+    STAGES["record_inputs"](params, ws)
+    run_stage("teacher", STAGES["teacher"], params, ws)
+
+
 def prepare_shared(params: Params, ws: Workspace, with_features: list[bool]) -> None:
     """Run the stages cells share (up to ``compress``) and the teacher's outputs once, into the caches.
 

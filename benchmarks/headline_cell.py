@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import json
 import os
 import tempfile
 import time
@@ -54,10 +55,9 @@ def main() -> None:
     from fsmc.benchmark.presets import get_preset
     from fsmc.data.images import to_tensor
     from fsmc.models.checkpoint import load_checkpoint
-    from fsmc.recover.loop import Objective, train
+    from fsmc.recover.loop import Objective, RecoveryData, train
     from fsmc.recover.methods.base import feature_mse
     from fsmc.recover.methods.mir import _features_and_logits, replace_head
-    from fsmc.recover.loop import RecoveryData
     from fsmc.stage_cache import run_stage
     from fsmc.stages import CACHED_PIPELINE, STAGES
     from fsmc.stages.reading import few_shot_set, ood_set
@@ -75,11 +75,11 @@ def main() -> None:
     timings["record_inputs"] = time.perf_counter() - start
     for stage in CACHED_PIPELINE:
         t = time.perf_counter()
-        result, _ = run_stage(stage, STAGES[stage], params, ws)
+        run_stage(stage, STAGES[stage], params, ws)
         timings[stage] = time.perf_counter() - t
     total = time.perf_counter() - start
-    steps_run = result and __import__("json").loads((ws.recover_summary).read_text())["steps_run"]
-    metrics = __import__("json").loads(ws.metrics.read_text())
+    steps_run = json.loads(ws.recover_summary.read_text())["steps_run"]
+    metrics = json.loads(ws.metrics.read_text())
     console.print(
         f"headline cell {cell.labels} from an empty cache: {total:.1f} s "
         f"({', '.join(f'{k} {v:.1f}' for k, v in timings.items())}); recovery ran {steps_run} of {params.recover.steps} steps; "

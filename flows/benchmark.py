@@ -50,25 +50,25 @@ def dask_task_runner(address: str | None, workers: int):
 @task(name="prepare-shared")
 def prepare_task(params: Params, folder: str, with_features: list[bool], torch_threads: int) -> None:
     """Shared stages of one setting (few-shot set, teacher, OOD pool, compressed model, teacher outputs)."""
-    _set_threads(torch_threads)
+    _configure_worker(torch_threads)
     prepare_shared(params, Workspace(Path(folder)), with_features)
 
 
 @task(name="shared-teacher")
 def teacher_task(params: Params, folder: str, torch_threads: int) -> None:
     """The teacher of one setting (every setting with this teacher then finds it in the stage cache)."""
-    _set_threads(torch_threads)
+    _configure_worker(torch_threads)
     prepare_teacher(params, Workspace(Path(folder)))
 
 
 @task(name="benchmark-cell")
 def cell_task(params: Params, folder: str, reuse: bool, torch_threads: int) -> dict:
     """One cell: the pipeline in its own folder, finished stages from the stage cache."""
-    _set_threads(torch_threads)
+    _configure_worker(torch_threads)
     return run_cell(params, Workspace(Path(folder)), reuse)
 
 
-def _set_threads(count: int) -> None:
+def _configure_worker(count: int) -> None:
     import logging
 
     import torch
@@ -179,7 +179,8 @@ def benchmark_flow(
             cell = by_id[futures[future]]
             rows.append(_row(cell, future.result()))
             progress.advance(bar)
-    rows.sort(key=lambda r: list(by_id).index(r["cell_id"]))  # grid order, whatever order cells finished in
+    order = {cell_id: i for i, cell_id in enumerate(by_id)}
+    rows.sort(key=lambda r: order[r["cell_id"]])  # grid order, whatever order cells finished in
     phases["cells"] = time.perf_counter() - mark - phases["shared"]
 
     # Latency is measured after the grid, one cell at a time: parallel cells would skew each other's timings.

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from fsmc.atomic import atomic_write, sha256_file
 from fsmc.cache import cache_dir

@@ -1,92 +1,149 @@
-"""The headline cell of paper-cifar10 (K_max 50, rho 10, mir + oe, seed 0): its wall time on this machine,
-and fsmc's training loop against a bare torch loop doing the same steps, side by side in one run (issue 6).
+"""The plug-in's promise, measured (issue 11): base vs +oe per method on the headline cells, side by side.
 
-1. The whole cell from an empty cache (its own FSMC_CACHE_DIR): every stage, timed, with the
-   teacher's passes computed once (few-shot + OOD features, test logits) and reused after.
-2. ``--loop-steps`` steps of mir+oe (32 few-shot + 64 OOD images a step, feature MSE under the
-   frozen teacher head), early stopping off: ``fsmc.recover.loop.train`` vs a plain loop on the
-   same student and tensors. Target: fsmc / bare <= 1.05.
+Cells: CIFAR-10 (JPEG copy), teacher resnet56-jpeg, exp profile K_max 50 with rho 10 (the headline)
+and rho 50, 50 % L1 inner-channel pruning, the whole 10k test split, fsmc's params.yaml otherwise.
+For every rho, seed and method, the recovery runs with ``oe=false`` and ``oe=true`` on the same
+few-shot draw, pruned student and OOD pool (shared stages from the stage cache), then:
 
-Usage: ``python benchmarks/headline_cell.py [--loop-steps 60]`` (FSMC_DATA_DIR / FSMC_MODEL_DIR set).
+1. a table per rho: mean ± std over seeds of top-1, minority-class and worst-class accuracy and
+   their gaps to the teacher, with the worst-class gap both ways (the student's worst class vs the
+   teacher's worst class, and the student on the teacher's worst class), and +oe − base;
+2. wall time per stage (recover, evaluate) per run;
+3. ``--loop-steps``: fsmc's loop (default method + oe) against a bare torch loop doing the same
+   steps (same batch, threads, precision, layout), both in img/s beside the issue's reference
+   script (236 img/s fp32, 428 img/s bf16 on a CPU with native bf16);
+4. ``--curve 100,200,400,800``: accuracy of the default method + oe against recovery steps and
+   wall time, so a user sees what a longer budget buys.
+
+Results go to ``reports/headline/results.json`` (one row per run). Cold end-to-end timing of
+``fsmc run`` is measured separately (see benchmarks/README.md), as it includes the servers.
+
+Usage: ``python benchmarks/headline_cell.py [--rhos 10 50] [--seeds 0 1 2] [--methods bp,kd,fskd,cd,mir]
+[--loop-steps 30] [--curve 100,200,400,800]`` with FSMC_DATA_DIR / FSMC_MODEL_DIR set.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import json
-import os
-import tempfile
+import statistics
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from rich.console import Console
+from rich.table import Table
+
+from fsmc.atomic import write_json
+from fsmc.config import load_params
+from fsmc.data.images import to_tensor
+from fsmc.models.checkpoint import load_checkpoint
+from fsmc.recover.loop import Objective, RecoveryData, train
+from fsmc.recover.methods import METHODS
+from fsmc.recover.methods.base import feature_mse
+from fsmc.recover.methods.mir import features_and_logits, replace_head
+from fsmc.stage_cache import run_stage
+from fsmc.stages import CACHED_PIPELINE, STAGES
+from fsmc.stages.reading import few_shot_set, ood_set
+from fsmc.stages.workspace import Workspace
+from fsmc.teacher_outputs import images_key, teacher_outputs
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED = [
+    "data.dataset=cifar10", "data.teacher=resnet56-jpeg", "compress.scheme=channel", "compress.importance=l1",
+    "compress.ratio=0.5", "sample_few_shot.k_max=50", "sample_few_shot.profile=exp",
+]
 
 
-def _bare_mir_loop(student, images, features, ood, ood_features, steps: int, lr: float) -> None:
-    """mir+oe written plainly: SGD + cosine, MSE between pre-pool feature maps on 32 ID + 64 OOD images."""
+def cell_overrides(rho: float, seed: int) -> list[str]:
+    """The paper-cifar10 cell at ``rho``; the seed redraws the shots, the OOD pool and the training order."""
+    return [*SHARED, f"sample_few_shot.imbalance_ratio={rho}", f"sample_few_shot.seed={seed}", f"curate_ood.seed={seed}", f"recover.seed={seed}"]
+
+
+def prepare(rho: float, seed: int, out: Path) -> Workspace:
+    """Every stage before recovery, through the stage cache, into one workspace per cell."""
+    params = load_params(REPO / "params.yaml", cell_overrides(rho, seed))
+    ws = Workspace(out / f"rho{rho:g}-seed{seed}")
+    STAGES["record_inputs"](params, ws)
+    for stage in CACHED_PIPELINE:
+        if stage in ("recover", "evaluate"):
+            break
+        run_stage(stage, STAGES[stage], params, ws)
+    return ws
+
+
+def recover_and_evaluate(ws: Workspace, rho: float, seed: int, method: str, oe: bool, extra: list[str]) -> dict:
+    """One recovery + evaluation; the row of results.json."""
+    params = load_params(REPO / "params.yaml", [*cell_overrides(rho, seed), f"recover.method={method}", f"recover.oe={oe}", *extra])
+    start = time.perf_counter()
+    report = STAGES["recover"](params, ws)
+    recovered = time.perf_counter()
+    metrics = STAGES["evaluate"](params, ws)
+    evaluated = time.perf_counter()
+    student, teacher = metrics["student"], metrics["teacher"]
+    teacher_worst = teacher["per_class"].index(min(teacher["per_class"]))
+    return {
+        "rho": rho, "seed": seed, "method": method, "oe": oe, "extra": extra,
+        "top1": 100 * student["top1"], "minority": 100 * student["minority_acc"], "worst": 100 * student["worst_class_acc"],
+        "teacher_top1": 100 * teacher["top1"], "teacher_minority": 100 * teacher["minority_acc"],
+        "teacher_worst": 100 * teacher["worst_class_acc"], "teacher_worst_class": metrics["classes"][teacher_worst],
+        "on_teacher_worst": 100 * student["per_class"][teacher_worst],
+        "per_class": [100 * v for v in student["per_class"]],
+        "steps_run": report["steps_run"], "best_step": report["best_step"], "ood_size": report["ood_size"],
+        "recover_s": recovered - start, "evaluate_s": evaluated - recovered,
+    }
+
+
+def _mean_std(values: list[float]) -> str:
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.2f}"
+
+
+def table(rows: list[dict], rho: float) -> Table:
+    """Per method and variant: mean ± std over seeds, gaps to the teacher, and what +oe changed."""
+    out = Table(title=f"rho = {rho:g} (K_max 50, exp): student − teacher in points, mean ± std over seeds")
+    for column in ("method", "seeds", "top-1", "gap", "minority", "gap", "worst", "worst gap", "gap on teacher's worst", "recover s"):
+        out.add_column(column, justify="right")
+    cell = [r for r in rows if r["rho"] == rho]
+    for method in dict.fromkeys(r["method"] for r in cell):
+        for oe in (False, True):
+            runs = [r for r in cell if r["method"] == method and r["oe"] == oe]
+            if not runs:
+                continue
+            out.add_row(
+                f"{method}{'+oe' if oe else ''}", str(len(runs)),
+                _mean_std([r["top1"] for r in runs]), _mean_std([r["top1"] - r["teacher_top1"] for r in runs]),
+                _mean_std([r["minority"] for r in runs]), _mean_std([r["minority"] - r["teacher_minority"] for r in runs]),
+                _mean_std([r["worst"] for r in runs]), _mean_std([r["worst"] - r["teacher_worst"] for r in runs]),
+                _mean_std([r["on_teacher_worst"] - r["teacher_worst"] for r in runs]), f"{statistics.mean(r['recover_s'] for r in runs):.0f}",
+            )
+    return out
+
+
+def bare_loop(student, images, targets, teacher_logits, steps: int, batch: int, lr: float, joint_kd: float, temperature: float) -> None:
+    """mir + oe written plainly: uniform batches over ID ∪ OOD, feature MSE + joint_kd * KD, SGD + cosine, channels-last."""
     generator = torch.Generator().manual_seed(0)
+    student = student.to(memory_format=torch.channels_last)
     trainable = [p for p in student.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(trainable, lr=lr, momentum=0.9, weight_decay=5e-4)
+    optimizer = torch.optim.SGD(trainable, lr=lr, momentum=0.9, weight_decay=1e-4, nesterov=True)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     for _ in range(steps):
         student.train()
-        i = torch.randint(len(images), (32,), generator=generator)
-        j = torch.randint(len(ood), (64,), generator=generator)
-        loss = F.mse_loss(student.forward_features(torch.cat([images[i], ood[j]])), torch.cat([features[i], ood_features[j]]))
+        index = torch.randint(len(images), (batch,), generator=generator)
+        features = student.forward_features(images[index].contiguous(memory_format=torch.channels_last))
+        logits = student.forward_head(features)
+        kd = F.kl_div(F.log_softmax(logits / temperature, 1), F.log_softmax(teacher_logits[index] / temperature, 1), log_target=True, reduction="batchmean")
+        loss = F.mse_loss(features, targets[index]) + joint_kd * temperature**2 * kd
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--loop-steps", type=int, default=60)
-    args = parser.parse_args()
-    os.environ["FSMC_CACHE_DIR"] = tempfile.mkdtemp(prefix="fsmc-headline-cache-")  # cold: nothing cached
-
-    from fsmc.benchmark.grid import expand
-    from fsmc.benchmark.presets import get_preset
-    from fsmc.data.images import to_tensor
-    from fsmc.models.checkpoint import load_checkpoint
-    from fsmc.recover.loop import Objective, RecoveryData, train
-    from fsmc.recover.methods.base import feature_mse
-    from fsmc.recover.methods.mir import _features_and_logits, replace_head
-    from fsmc.stage_cache import run_stage
-    from fsmc.stages import CACHED_PIPELINE, STAGES
-    from fsmc.stages.reading import few_shot_set, ood_set
-    from fsmc.stages.workspace import Workspace
-    from fsmc.teacher_outputs import images_key, teacher_outputs
-
-    console = Console()
-    preset = get_preset("paper-cifar10")
-    (cell,) = expand(preset, REPO / "params.yaml", [f"{k}={v}" for k, v in preset.headline] + ["seed=0"]).cells
-    params = cell.params
-    ws = Workspace(Path(tempfile.mkdtemp(prefix="fsmc-headline-")))
-    timings = {}
-    start = time.perf_counter()
-    STAGES["record_inputs"](params, ws)
-    timings["record_inputs"] = time.perf_counter() - start
-    for stage in CACHED_PIPELINE:
-        t = time.perf_counter()
-        run_stage(stage, STAGES[stage], params, ws)
-        timings[stage] = time.perf_counter() - t
-    total = time.perf_counter() - start
-    steps_run = json.loads(ws.recover_summary.read_text())["steps_run"]
-    metrics = json.loads(ws.metrics.read_text())
-    console.print(
-        f"headline cell {cell.labels} from an empty cache: {total:.1f} s "
-        f"({', '.join(f'{k} {v:.1f}' for k, v in timings.items())}); recovery ran {steps_run} of {params.recover.steps} steps; "
-        f"student top-1 {100 * metrics['student']['top1']:.2f} %, teacher {100 * metrics['teacher']['top1']:.2f} % (seed 0)"
-    )
-
-    # The loop against a bare one: same student (teacher head frozen), same tensors, same steps.
+def loop_against_bare(ws: Workspace, rho: float, steps: int, console: Console) -> dict:
+    """fsmc's loop (mir + oe, early stopping off) vs the bare loop, same student, tensors and steps."""
+    params = load_params(REPO / "params.yaml", [*cell_overrides(rho, 0), "recover.method=mir", "recover.oe=true", f"recover.steps={steps}", "recover.early_stopping=off"])
     teacher, _, _ = load_checkpoint(ws.teacher_model)
     pruned, _, _ = load_checkpoint(ws.pruned_model)
     _, frame, few = few_shot_set(params, ws)
@@ -95,22 +152,72 @@ def main() -> None:
     few_out = teacher_outputs(ws.teacher_model, teacher, images, images_key(list(frame["sha256"])), True)[0]
     ood_out = teacher_outputs(ws.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])), True)[0]
     data = RecoveryData(images, torch.from_numpy(few.labels), ood_images, 10, few_out["logits"], ood_out["logits"], few_out["features"], ood_out["features"])
-    loop_params = dataclasses.replace(params.recover, steps=args.loop_steps, early_stopping="off")
-    objective = Objective(1.0, 0.0, _features_and_logits, feature_mse, target="features")
+    objective = Objective(1.0, 0.0, features_and_logits, feature_mse, target="features")
     student = replace_head(pruned, teacher)
+    r = params.recover
     best = {"fsmc": float("inf"), "bare": float("inf")}
     for _ in range(2):  # alternate, best of two each: a burst of other load hits both
         t = time.perf_counter()
-        train(student, data, loop_params, objective)
+        train(student, data, r, objective)
         best["fsmc"] = min(best["fsmc"], time.perf_counter() - t)
-        bare = copy.deepcopy(student)
         t = time.perf_counter()
-        _bare_mir_loop(bare, images, few_out["features"], ood_images, ood_out["features"], args.loop_steps, loop_params.lr)
+        bare_loop(
+            copy.deepcopy(student), torch.cat([images, ood_images]), torch.cat([few_out["features"], ood_out["features"]]),
+            torch.cat([few_out["logits"], ood_out["logits"]]), steps, r.batch_size, r.lr, r.joint_kd, r.temperature,
+        )
         best["bare"] = min(best["bare"], time.perf_counter() - t)
+    rates = {k: steps * r.batch_size / v for k, v in best.items()}
     console.print(
-        f"mir+oe loop, {args.loop_steps} steps of 32 ID + 64 OOD: fsmc {best['fsmc']:.2f} s, bare torch {best['bare']:.2f} s, "
-        f"ratio fsmc/bare = {best['fsmc'] / best['bare']:.3f} (target <= 1.05)"
+        f"loop, {steps} steps of {r.batch_size} (mir+oe, {torch.get_num_threads()} threads, fp32, channels-last): fsmc {rates['fsmc']:.0f} img/s, "
+        f"bare torch {rates['bare']:.0f} img/s, ratio {rates['fsmc'] / rates['bare']:.3f} (target >= 0.9); "
+        "the issue's reference script: 236 img/s fp32, 428 img/s bf16 (native-bf16 CPU)"
     )
+    return {"loop_steps": steps, "fsmc_img_s": rates["fsmc"], "bare_img_s": rates["bare"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rhos", type=float, nargs="+", default=[10.0, 50.0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--methods", default=None, help="comma-separated; default: params.yaml's method")
+    parser.add_argument("--set", action="append", default=[], help="extra override for every run, e.g. recover.steps=300")
+    parser.add_argument("--loop-steps", type=int, default=0)
+    parser.add_argument("--curve", default="", help="comma-separated step counts for the default method + oe (rho 10, seed 0)")
+    parser.add_argument("--out", type=Path, default=REPO / "reports" / "headline")
+    args = parser.parse_args()
+    console = Console(width=160)
+    default_method = load_params(REPO / "params.yaml", []).recover.method
+    methods = args.methods.split(",") if args.methods else [default_method]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}; valid: {', '.join(METHODS)}")
+    results_file = args.out / "results.json"
+    results = {"rows": [], "curve": [], "loop": None}
+    rows = results["rows"]
+    for rho in args.rhos:
+        for seed in args.seeds:
+            ws = prepare(rho, seed, args.out / "cells")
+            for method in methods:
+                for oe in (False, True):
+                    row = recover_and_evaluate(ws, rho, seed, method, oe, args.set)
+                    rows.append(row)
+                    console.print(
+                        f"rho {rho:g} seed {seed} {method}{'+oe' if oe else ''}: top-1 {row['top1']:.2f} (teacher {row['teacher_top1']:.2f}), "
+                        f"minority {row['minority']:.2f}, worst {row['worst']:.2f}, recover {row['recover_s']:.0f} s, evaluate {row['evaluate_s']:.0f} s"
+                    )
+                    write_json(results_file, results)
+        console.print(table(rows, rho))
+    for steps in [int(s) for s in args.curve.split(",") if s]:
+        ws = prepare(10.0, 0, args.out / "cells")
+        row = recover_and_evaluate(ws, 10.0, 0, default_method, True, [*args.set, f"recover.steps={steps}"])
+        results["curve"].append({"steps": steps, **row})
+        console.print(f"curve: {default_method}+oe, {steps} steps: top-1 {row['top1']:.2f}, worst {row['worst']:.2f}, recover {row['recover_s']:.0f} s")
+        write_json(results_file, results)
+    if args.loop_steps:
+        results["loop"] = loop_against_bare(prepare(10.0, 0, args.out / "cells"), 10.0, args.loop_steps, console)
+        write_json(results_file, results)
+    console.print(f"rows in {results_file}")
+    console.print_json(json.dumps({"runs": len(rows)}))
 
 
 if __name__ == "__main__":

@@ -367,7 +367,8 @@ def methods() -> None:
     table.add_row(
         "+oe (oe=true)",
         "OE-FSMC: OOD images with labels drawn from the complementary prior Gamma, class weights w_c, "
-        "joint ID+OOD distillation, early stopping on a held-out few-shot slice",
+        "joint ID+OOD distillation (teacher logits on every OOD image), ID and OOD averaged apart in each batch; "
+        "optional early stopping on held-out OOD images (early_stopping=on)",
         "Wu et al., OE-FSMC, Pattern Recognition Letters 2026 (reconstructed)",
         "on any method",
     )

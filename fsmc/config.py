@@ -38,6 +38,7 @@ STUDENT_INITS = ("teacher", "scratch")
 # Recovery methods (fsmc.recover.methods); the OE-FSMC plug-in is recover.oe on any of them.
 RECOVERY_METHODS = ("none", "bp", "kd", "fskd", "cd", "mir")
 EARLY_STOPPING = ("auto", "on", "off")
+PRECISIONS = ("auto", "fp32", "bf16")
 # Smaller students of scheme=distill, per teacher; the first is what student=auto picks.
 DISTILL_STUDENTS = {
     "resnet56": ("resnet20", "resnet32", "resnet44"),
@@ -47,6 +48,8 @@ DISTILL_STUDENTS = {
     "digits-cnn": ("small-cnn-half",),
     "small-cnn": ("small-cnn-half",),
 }
+# Distillation students narrower than their teacher: mir cannot reuse the teacher's head on them.
+NARROW_STUDENTS = ("small-cnn-half",)
 _QAT_GRAPH = "the int8-qat student is a fused, fake-quantized graph"
 # Why a recovery method cannot follow a compression scheme: (scheme, method) -> reason.
 INAPPLICABLE = {
@@ -103,7 +106,7 @@ class SampleParams:
 class CurateOodParams:
     """Out-of-distribution pool curation."""
 
-    budget: str = "3x"  # "N" (absolute image count) or "Mx" (M times the class deficit sum_c (k_max - n_c))
+    budget: str = "all"  # "all" usable pool images, "N" (absolute count) or "Mx" (M times the class deficit sum_c (k_max - n_c))
     near_id_threshold: float = 1.0  # drop OOD images the teacher classifies with max softmax >= this (1.0: off)
     seed: int = 0
 
@@ -143,22 +146,28 @@ class CompressParams:
 class RecoverParams:
     """Few-sample accuracy recovery of the compressed student."""
 
-    method: str = "kd"  # none | bp | kd | fskd | cd | mir (`fsmc methods` lists them)
-    oe: bool = True  # the OE-FSMC plug-in on top of the method: OOD images, Gamma labels, w_c, early stopping
-    early_stopping: str = "auto"  # auto (on when OOD images join training), on, off
+    method: str = "mir"  # none | bp | kd | fskd | cd | mir (`fsmc methods` lists them)
+    oe: bool = True  # the OE-FSMC plug-in on top of the method: OOD images, Gamma labels, w_c, joint distillation
+    early_stopping: str = "off"  # off, on, auto (on when OOD images join training)
     steps: int = 400  # optimiser steps (an upper bound when early stopping is on)
-    batch_size: int = 32  # in-distribution images per step
-    ood_batch_size: int = 64  # OOD images per step (oe only)
-    lr: float = 0.01
+    batch_size: int = 128  # images per step: few-shot only, or few-shot and OOD when the plug-in is on
+    id_per_batch: int = 64  # oe: few-shot images in each batch (0: drawn uniformly from ID ∪ OOD with the rest)
+    ood_weight: float = 1.0  # oe with id_per_batch > 0: weight of the OOD mean of each term against the ID mean
+    lr: float = 0.02
+    weight_decay: float = 1e-4
     temperature: float = 4.0  # KD softmax temperature, > 0
     alpha: float = 0.9  # weight of the distillation term; 1 - alpha weighs the label terms
-    lambda_ood: float = 1.0  # weight of the class-weighted OOD label term (oe only)
-    holdout_fraction: float = 0.2  # share of the few-shot set held out for early stopping
+    lambda_ood: float = 0.1  # weight of the class-weighted OOD label term (oe only)
+    joint_kd: float = 0.1  # oe: weight of logit KD over ID ∪ OOD for methods that do not distil logits (mir, bp)
+    precision: str = "auto"  # auto (bf16 where the device computes it natively, else fp32) | fp32 | bf16
+    ood_holdout: int = 256  # oe + early stopping: OOD images held out; the signal is KD to the teacher on them
+    holdout_fraction: float = 0.2  # early stopping without OOD: share of the few-shot set held out
     eval_every: int = 20  # steps between early-stopping checks
     patience: int = 5  # checks without improvement before stopping
     mu: float = 0.9  # cd: weight of the correction loss (1 - mu: imitation); the CD code uses 0.9 for ResNet-56
     layerwise_steps: int = 100  # cd: Adam steps per layer of the layer-wise phase
     layerwise_lr: float = 0.001  # cd: Adam learning rate of the layer-wise phase
+    layerwise_ood: int = 256  # fskd, cd + oe: OOD images joining the layer-wise solve (a seeded draw)
     seed: int = 0
 
     @property
@@ -313,12 +322,14 @@ def _check(condition: bool, message: str) -> None:
 
 
 def parse_budget(budget: str) -> tuple[str, float]:
-    """Parse an OOD budget: ``"500"`` -> ``("absolute", 500)``, ``"3x"`` -> ``("deficit", 3.0)``."""
+    """Parse an OOD budget: ``"all"`` -> ``("all", 0)``, ``"500"`` -> ``("absolute", 500)``, ``"3x"`` -> ``("deficit", 3.0)``."""
+    if budget.strip() == "all":
+        return "all", 0.0
     match = _BUDGET_PATTERN.match(budget.strip())
     if not match:
         raise FsmcError(
-            f"curate_ood.budget={budget!r} is not valid: give a whole number of OOD images (e.g. '500') "
-            "or a multiple of the class deficit with an 'x' suffix (e.g. '3x')."
+            f"curate_ood.budget={budget!r} is not valid: give 'all' (every usable pool image), a whole number of "
+            "OOD images (e.g. '500') or a multiple of the class deficit with an 'x' suffix (e.g. '3x')."
         )
     if match.group("n") is not None:
         return "absolute", float(match.group("n"))
@@ -386,6 +397,12 @@ def validate(params: Params) -> Params:
             + (", ".join(("auto", *students)) if students else "none (no smaller zoo architecture; use scheme=channel)")
             + ".",
         )
+        _check(
+            not (r.method == "mir" and c.resolved_student(d.teacher) in NARROW_STUDENTS),
+            f"recover.method='mir' does not apply to compress.scheme='distill' with student "
+            f"{c.resolved_student(d.teacher)!r}: mir reuses the teacher's classifier, which needs the student's feature "
+            "width to equal the teacher's, and this student is half as wide. Use method=kd (or bp, none) with it.",
+        )
     _check(c.calibration_images >= 1, f"compress.calibration_images={c.calibration_images} must be at least 1.")
     _check(
         r.method in RECOVERY_METHODS,
@@ -406,7 +423,17 @@ def validate(params: Params) -> Params:
         + ".",
     )
     _check(r.steps >= 1, f"recover.steps={r.steps} must be at least 1.")
-    _check(r.batch_size >= 1 and r.ood_batch_size >= 1, "recover.batch_size and recover.ood_batch_size must be at least 1.")
+    _check(r.batch_size >= 2, f"recover.batch_size={r.batch_size} must be at least 2.")
+    _check(
+        0 <= r.id_per_batch < r.batch_size,
+        f"recover.id_per_batch={r.id_per_batch} must lie in [0, batch_size) = [0, {r.batch_size}) (0: uniform over ID and OOD).",
+    )
+    _check(r.ood_weight >= 0, f"recover.ood_weight={r.ood_weight} must be >= 0.")
+    _check(r.weight_decay >= 0, f"recover.weight_decay={r.weight_decay} must be >= 0.")
+    _check(r.joint_kd >= 0, f"recover.joint_kd={r.joint_kd} must be >= 0.")
+    _check(r.precision in PRECISIONS, f"recover.precision={r.precision!r} is unknown; valid: {', '.join(PRECISIONS)}.")
+    _check(r.layerwise_ood >= 1, f"recover.layerwise_ood={r.layerwise_ood} must be at least 1.")
+    _check(r.ood_holdout >= 1, f"recover.ood_holdout={r.ood_holdout} must be at least 1.")
     _check(r.lr > 0, f"recover.lr={r.lr} must be positive.")
     _check(r.temperature > 0, f"recover.temperature={r.temperature} must be positive.")
     _check(0 <= r.alpha <= 1, f"recover.alpha={r.alpha} must lie in [0, 1].")

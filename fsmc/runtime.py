@@ -35,3 +35,20 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int
         for start in range(0, len(images), batch_size):
             outputs.append(model(images[start : start + batch_size].to(device)).float().cpu())
     return torch.cat(outputs) if outputs else torch.empty(0)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively (CUDA with bf16, or a CPU with AVX-512-BF16 / AMX).
+
+    Where it does not, autocast would emulate bf16 and run many times slower than fp32.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def training_precision(requested: str, device: torch.device) -> str:
+    """``recover.precision`` resolved: ``auto`` is bf16 where the device has native bf16, else fp32."""
+    if requested == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return requested

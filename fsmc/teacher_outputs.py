@@ -8,6 +8,7 @@ images (no augmentation), so all of them read their teacher passes from here.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import sys
@@ -35,16 +36,19 @@ def images_key(hashes: list[str]) -> str:
 
 def _compute(teacher: NormalizedClassifier, images: torch.Tensor, with_features: bool, batch_size: int = 256) -> dict:
     device = pick_device()
-    teacher = teacher.to(device).eval()
+    # Channels-last: oneDNN's convolutions run faster on NHWC; the numbers are the same up to float order.
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    teacher = copy.deepcopy(teacher).to(device, memory_format=layout).eval()
     logits, features = [], []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            batch = images[start : start + batch_size].to(device)
-            # Logits from the model's own forward: heads differ (VGG has hidden layers after pooling).
-            logits.append(teacher(batch).float().cpu())
-            if with_features:
-                features.append(teacher.forward_features(batch).float().cpu())
-    teacher.cpu()
+            batch = images[start : start + batch_size].to(device).contiguous(memory_format=layout)
+            if with_features:  # one pass: the head (the model's own, hidden layers included) on the features
+                batch_features = teacher.forward_features(batch)
+                features.append(batch_features.float().cpu().contiguous())
+                logits.append(teacher.forward_head(batch_features).float().cpu())
+            else:
+                logits.append(teacher(batch).float().cpu())
     empty = torch.empty(0)
     return {
         "logits": torch.cat(logits) if logits else empty,

@@ -1,7 +1,8 @@
 """The benchmark's HTML report: one self-contained page (figures inlined as PNG) people would rather look at.
 
 Figures: accuracy vs imbalance ratio per method, per-class accuracy of the
-teacher and the students of the headline setting, minority vs head accuracy,
+teacher and the students of the headline setting, per class what the OOD plug-in
+changed (+oe − base, per method), minority vs head accuracy,
 and accuracy vs CPU latency and MACs. Tables: the teacher and the seed-averaged
 summary, as in results.csv.
 """
@@ -96,6 +97,35 @@ def _per_class(rows: list[dict], headline: dict[str, str], axes: list[str]) -> s
     return _png(figure)
 
 
+def _oe_gain_per_class(rows: list[dict], headline: dict[str, str]) -> str | None:
+    """Per class, +oe minus base (mean over seeds) for each method of the headline budget: the plug-in's fairness at a glance."""
+    chosen = [r for r in rows if all(r["labels"].get(k) == v for k, v in headline.items() if k not in ("method", "oe", "scheme"))] or rows
+    by_variant: dict[tuple, dict[str, list[list[float]]]] = {}
+    for row in chosen:
+        if "oe" not in row["labels"]:
+            return None
+        key = tuple((k, v) for k, v in row["labels"].items() if k not in ("oe", "seed", "budget"))
+        by_variant.setdefault(key, {}).setdefault(row["labels"]["oe"], []).append(row["student_per_class"])
+    gains = {
+        " ".join(v for _, v in key): 100 * (np.mean(pair["+oe"], axis=0) - np.mean(pair["base"], axis=0))
+        for key, pair in by_variant.items()
+        if "+oe" in pair and "base" in pair
+    }
+    if not gains:
+        return None
+    classes, minority = chosen[0]["classes"], set(chosen[0]["minority_classes"])
+    width = 0.8 / len(gains)
+    figure, axis = plt.subplots(figsize=(max(10, 0.25 * len(classes) * len(gains)), 4))
+    x = np.arange(len(classes))
+    for i, (label, gain) in enumerate(sorted(gains.items())):
+        axis.bar(x + i * width, gain, width, label=label)
+    axis.axhline(0, color="black", linewidth=0.8)
+    axis.set_xticks(x + 0.4 - width / 2, [f"{c}*" if c in minority else c for c in classes], rotation=45, ha="right", fontsize=7)
+    axis.set(ylabel="+oe − base, points", title="what the OOD plug-in changes per class (headline budget; * = minority)")
+    axis.legend(fontsize=6, ncol=2)
+    return _png(figure)
+
+
 def _minority_vs_head(summary: list[dict], teacher_rows: list[dict], axes: list[str]) -> str:
     figure, axis = plt.subplots(figsize=(6, 4))
     for entry in summary:
@@ -149,9 +179,11 @@ def write_report(path: Path, preset: dict, rows: list[dict], summary: list[dict]
     figures = [
         ("student top-1 vs imbalance ratio, per method", _accuracy_vs_rho(summary, shown)),
         ("per-class accuracy, teacher vs students (headline budget)", _per_class(rows, headline, shown)),
+        ("per-class accuracy, +oe minus base per method (headline budget)", _oe_gain_per_class(rows, headline)),
         ("minority vs head accuracy", _minority_vs_head(summary, teacher_rows, shown)),
         ("accuracy vs CPU latency and MACs", _accuracy_vs_cost(summary, teacher_rows, shown)),
     ]
+    figures = [(title, png) for title, png in figures if png is not None]  # presets without an oe axis have no gain chart
     page = Environment(autoescape=True).from_string(_PAGE).render(
         preset=preset["name"], summary=preset["summary"], cells=len(rows), reused=sum(r["all_reused"] for r in rows),
         skipped=skipped, columns=columns, rows=table_rows, teacher_columns=teacher_columns,

@@ -10,8 +10,10 @@ import numpy as np
 from fsmc.errors import FsmcError
 
 
-def ood_budget(mode: str, amount: float, k_max: int, counts: dict[int, int]) -> int:
-    """Number of OOD images: absolute, or ``amount`` x the class deficit sum_c (k_max - n_c)."""
+def ood_budget(mode: str, amount: float, k_max: int, counts: dict[int, int]) -> int | None:
+    """Number of OOD images: absolute, ``amount`` x the class deficit sum_c (k_max - n_c), or None for all usable."""
+    if mode == "all":
+        return None
     if mode == "absolute":
         return int(amount)
     deficit = sum(k_max - n for n in counts.values())
@@ -33,7 +35,7 @@ class OodDraw:
 def curate_ood(
     pool_hashes: list[str],
     id_hashes: set[str],
-    size: int,
+    size: int | None,
     seed: int,
     pool_labels: np.ndarray | None = None,
     excluded_labels: frozenset[int] = frozenset(),
@@ -44,7 +46,7 @@ def curate_ood(
     Args:
         pool_hashes: content hash of every pool image, in pool order.
         id_hashes: hashes of every in-distribution image (train and test).
-        size: how many to draw.
+        size: how many to draw (None: every usable image, in pool order).
         seed: seeds the draw.
         pool_labels: source labels of the pool images (to drop ``excluded_labels``).
         excluded_labels: source classes that are really in-distribution classes.
@@ -67,6 +69,8 @@ def curate_ood(
             near += 1
             continue
         eligible.append(index)
+    if size is None:
+        return OodDraw(np.asarray(eligible, dtype=np.int64), len(pool_hashes), duplicates, overlap, excluded, near)
     if size > len(eligible):
         raise FsmcError(
             f"The OOD budget asks for {size} images but the pool has only {len(eligible)} usable ones "

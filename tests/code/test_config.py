@@ -11,7 +11,7 @@ from tests.conftest import REPO
 
 def test_shipped_params_yaml_loads_and_matches_defaults():
     params = load_params(REPO / "params.yaml")
-    assert (params.recover.method, params.recover.oe) == ("kd", True)
+    assert (params.recover.method, params.recover.oe) == ("mir", True)
     assert params.sample_few_shot.k_max == 20
 
 

@@ -28,6 +28,17 @@ def test_budget_as_multiple_of_the_class_deficit():
     assert ood_budget("absolute", 123, 20, counts) == 123
 
 
+def test_budget_all_takes_every_usable_image_and_nothing_else():
+    from fsmc.config import parse_budget
+
+    mode, amount = parse_budget("all")
+    assert ood_budget(mode, amount, 20, {0: 20, 1: 5}) is None
+    pool = ["a", "b", "a", "id1", "c"]
+    draw = curate_ood(pool, {"id1"}, size=None, seed=0)
+    assert [pool[i] for i in draw.indices] == ["a", "b", "c"]
+    assert draw.duplicates_removed == 1 and draw.id_overlap_removed == 1
+
+
 def test_embedded_ood_pool_looks_like_digits_but_is_not_digits():
     digits = load_digits_dataset(0.3, 0)
     patches = load_photo_patches()

@@ -9,6 +9,7 @@ import shutil
 import pytest
 import torch
 
+from fsmc.atomic import read_json
 from fsmc.compress.pruning import KeptChannels
 from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
@@ -63,11 +64,22 @@ def test_recovery_beats_the_unrecovered_pruned_student(pruned_workspace, small_p
     assert report["oe_active"] is oe
     if oe:
         assert report["ood_size"] > 0
-    if oe and method != "fskd":  # fskd does not train: no early stopping
-        assert report["holdout_size"] > 0 and report["holdout_curve"], "early stopping never checked the held-out slice"
-        assert report["best_step"] <= report["steps_run"]
     if not oe:
         assert report["ood_size"] == 0 and report["holdout_size"] == 0
+
+
+def test_early_stopping_with_the_plug_in_holds_out_ood_images_never_shots(pruned_workspace, small_params):
+    """The rarest classes have a handful of shots: the held-out signal must not take any of them."""
+    params = _with(small_params, "recover", method="kd", oe=True, early_stopping="on", ood_holdout=100, eval_every=10)
+    report = recover.run(params, pruned_workspace)
+    shots = sum(read_json(pruned_workspace.few_shot_summary)["counts"])
+    ood = read_json(pruned_workspace.ood_summary)["size"]
+    assert report["train_size"] == shots
+    assert report["holdout_size"] == 100 and report["ood_size"] == ood - 100
+    assert report["holdout_curve"] and report["best_step"] <= report["steps_run"]
+    # Without OOD images the signal falls back to a stratified slice of the shots.
+    report = recover.run(_with(params, "recover", oe=False), pruned_workspace)
+    assert report["holdout_size"] > 0 and report["train_size"] == shots - report["holdout_size"]
 
 
 @pytest.mark.parametrize("method", ["bp", "kd", "fskd", "cd", "mir"])

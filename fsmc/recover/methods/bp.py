@@ -3,8 +3,11 @@
 Formula: ``L = CE(s(x), y)`` over the few-shot set (the "BP" baseline of MiR and
 PRACTISE). Departure from those papers: the optimiser and schedule are the shared
 recovery loop's (SGD, momentum 0.9, cosine decay over ``recover.steps``), not
-their per-paper settings. With ``recover.oe`` the OE-FSMC label term on OOD images
-(labels ~ Gamma, weights w) is added; there is no distillation term to join.
+their per-paper settings. With ``recover.oe`` the OE-FSMC terms are added: the
+label term on OOD images (labels ~ Gamma, weights w) and, since bp has no
+distillation of its own, the plug-in's joint distillation (teacher logits over
+ID ∪ OOD at weight ``recover.joint_kd``). bp+oe therefore uses the teacher where
+bp does not: the plug-in is what brings the teacher in.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from torch.nn.utils import parametrize
 from fsmc.compress.unstructured import trainable_weight
 from fsmc.config import RecoverParams
 from fsmc.recover.layers import apply_weight, capture, compressed_layers, kept_inputs, kept_outputs
-from fsmc.recover.loop import RecoveryReport, oe_active, start_report, train
+from fsmc.recover.loop import RecoveryReport, layerwise_images, start_report, train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, kd_objective
 
 LAYERWISE_BATCH = 64
@@ -97,9 +97,7 @@ def layerwise(student: nn.Module, teacher: nn.Module, images: torch.Tensor, cont
 
 def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:
     """Layer-wise cross distillation, then KD fine-tuning of the whole student."""
-    images = context.data.images
-    if oe_active(context.data, params):
-        images = torch.cat([images, context.data.ood_images])
+    images = layerwise_images(context.data, params)
     teacher = copy.deepcopy(context.teacher).cpu().eval()
     student = copy.deepcopy(student).cpu()
     losses = layerwise(student, teacher, images, context, params)

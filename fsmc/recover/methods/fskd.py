@@ -28,7 +28,7 @@ from torch import nn
 
 from fsmc.config import RecoverParams
 from fsmc.recover.layers import capture, channels_last, compressed_layers, kept_outputs
-from fsmc.recover.loop import RecoveryReport, oe_active, start_report
+from fsmc.recover.loop import RecoveryReport, layerwise_images, start_report
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
 
 RIDGE = 1e-6
@@ -101,9 +101,7 @@ def solve(student: nn.Module, teacher: nn.Module, images: torch.Tensor, context:
 def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:
     """Closed-form least-squares correction of every compressed layer, absorbed."""
     report = start_report(context.data, params)
-    images = context.data.images
-    if oe_active(context.data, params):
-        images = torch.cat([images, context.data.ood_images])
+    images = layerwise_images(context.data, params)
     report.ood_size = len(images) - len(context.data.images)
     recovered, _, errors = solve(student, context.teacher, images, context)
     report.notes.append(f"fskd corrected {len(errors)} layers; relative output error before -> after: {errors}")

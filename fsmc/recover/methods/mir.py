@@ -6,12 +6,13 @@ backbone so its feature map *before* global pooling matches the teacher's,
 classifier head copied onto the student and frozen ("replace"). The student's BN
 layers train (train mode), the teacher's features are fixed.
 
-Departures: the shared loop's optimiser (SGD, momentum 0.9, weight decay 5e-4,
-cosine decay over ``recover.steps`` at ``recover.lr``) instead of the paper's SGD
-0.02 with weight decay 1e-4, 2000 iterations and a x0.1 step at 40 %; teacher
-features are precomputed on un-augmented images. With ``recover.oe`` the OOD
-images join the mimicking as unlabelled inputs (MiR has no label term), and early
-stopping watches the held-out few-shot slice through the frozen head.
+Departures: the shared loop's optimiser (SGD 0.02, Nesterov momentum 0.9, weight
+decay 1e-4, cosine decay over ``recover.steps``) instead of the paper's 2000
+iterations with a x0.1 step at 40 %; teacher features are precomputed on
+un-augmented images. With ``recover.oe`` the OOD images join the mimicking as
+unlabelled inputs (MiR has no label term) and, as the plug-in's joint
+distillation, the student's logits through the frozen head also match the
+teacher's at weight ``recover.joint_kd`` (0.1).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from fsmc.recover.loop import Objective, RecoveryReport, train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, feature_mse
 
 
-def _features_and_logits(student: nn.Module, images):
+def features_and_logits(student: nn.Module, images):
+    """The student's pre-pooling features (mimicked) and its logits through its head."""
     features = student.forward_features(images)
     return features, student.forward_head(features)
 
@@ -49,7 +51,7 @@ def replace_head(student: nn.Module, teacher: nn.Module) -> nn.Module:
 
 def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:
     """Mimic the teacher's pre-pooling features under its frozen head."""
-    objective = Objective(1.0, 0.0, _features_and_logits, feature_mse, target="features")
+    objective = Objective(1.0, 0.0, features_and_logits, feature_mse, target="features")
     recovered, report = train(replace_head(student, context.teacher), context.data, params, objective)
     for parameter in recovered.parameters():
         parameter.requires_grad_(True)

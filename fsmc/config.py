@@ -297,6 +297,9 @@ def _coerce(section: str, key: str, value: Any, target: type) -> Any:
         raise FsmcError(f"{where}={value!r} is not a finite number; give a finite float.")
     if target is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if target is str and isinstance(value, bool):
+        # YAML 1.1 (PyYAML, and DVC rewriting params.yaml) reads an unquoted on/off as a boolean.
+        return "on" if value else "off"
     if target is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, target) or (target is int and isinstance(value, bool)):

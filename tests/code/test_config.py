@@ -97,3 +97,12 @@ def test_every_scheme_has_a_method_and_distill_resolves_a_student():
         assert any((scheme, m) not in INAPPLICABLE for m in RECOVERY_METHODS), scheme
     params = load_params(None, ["dataset=cifar10", "teacher=resnet56", "scheme=distill"])
     assert params.compress.resolved_student("resnet56") == "resnet20"
+
+
+def test_unquoted_on_off_in_yaml_reads_as_the_word(tmp_path):
+    """YAML 1.1 (and DVC when it rewrites params.yaml for `dvc exp run -S`) turns a bare off into False."""
+    path = tmp_path / "params.yaml"
+    path.write_text("recover:\n  early_stopping: off\n")
+    assert load_params(path).recover.early_stopping == "off"
+    path.write_text("recover:\n  early_stopping: on\n")
+    assert load_params(path).recover.early_stopping == "on"

@@ -43,7 +43,7 @@ def _corrupt(path, row, column, value):
     [
         ("few_shot_manifest", "label", "11", "expect_column_values_to_be_between"),
         ("few_shot_manifest", "sha256", "0" * 64, "expect_column_pair_values_to_be_equal"),
-        ("ood_manifest", "index", "0", "expect_column_pair_values_to_be_equal"),
+        ("ood_manifest", "index", "17", "expect_column_pair_values_to_be_equal"),  # row 1 names pool image 0
     ],
 )
 def test_corrupted_manifest_fails_and_names_the_expectation(workspace_copy, small_params, manifest, column, value, failing):

@@ -97,7 +97,9 @@ def test_smoke_benchmark_resumes_after_a_kill_logs_nested_runs_and_renders_its_r
         os.environ.pop("MLFLOW_TRACKING_URI", None)
 
     report = project / second["report"]
-    assert report.read_text().count("<img") == 4
+    page = report.read_text()
+    assert page.count("<img") == 5
+    assert "+oe minus base per method" in page  # the plug-in's per-class effect, at a glance
     pixels = _screenshot(report, project / "report.png")
     assert pixels.shape[0] >= 2000 and pixels.shape[1] >= 1100
     assert pixels[..., :3].std() > 0.05  # tables and figures, not a blank page

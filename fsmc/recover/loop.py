@@ -44,6 +44,7 @@ early-stopping signal are this re-implementation's.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -274,14 +275,12 @@ def train(
     trainable = [p for p in student.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(trainable, lr=params.lr, momentum=0.9, weight_decay=params.weight_decay, nesterov=True)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=params.steps)
-    stream = mixed_batches(n_id, len(images) - n_id, params.batch_size, min(params.id_per_batch, params.batch_size - 1), generator)
+    stream = mixed_batches(n_id, len(images) - n_id, params.batch_size, params.id_per_batch, generator)
     # With shots in every batch, ID and OOD images are averaged apart and the OOD mean weighted by
     # ood_weight, so thousands of OOD images cannot drown the few shots; a uniform draw weighs every image alike.
     ood_weight = params.ood_weight if params.id_per_batch else None
 
-    def kd_term(student_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
-        return distillation_loss(student_logits, target_logits, params.temperature)
-
+    kd_term = functools.partial(distillation_loss, temperature=params.temperature)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
     report.train_size, report.ood_size = n_id, len(images) - n_id
@@ -310,7 +309,7 @@ def train(
         if objective.label_weight:
             label_term = torch.zeros((), device=device)
             if is_id.any():
-                label_term = label_term + F.cross_entropy(logits[is_id], labels[batch[is_id.cpu()]].to(device))
+                label_term = label_term + F.cross_entropy(logits[is_id], labels[batch[batch < n_id]].to(device))
             if use_oe and params.lambda_ood and not is_id.all():
                 ood_labels = draw_ood_labels(ood_distribution, int((~is_id).sum()), generator).to(device)
                 label_term = label_term + params.lambda_ood * weighted_cross_entropy(logits[~is_id], ood_labels, weights)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from fsmc.config import load_params
@@ -61,10 +62,8 @@ def test_a_failed_stage_stores_nothing(tmp_path, small_params):
         raise RuntimeError("expectation failed")
 
     ws = _workspace_with_inputs(tmp_path / "a", "failed")
-    try:
+    with pytest.raises(RuntimeError, match="expectation failed"):
         run_stage("validate", broken, small_params, ws)
-    except RuntimeError:
-        pass
     worker = CountingWorker()
     assert run_stage("validate", worker, small_params, ws)[1] is False and worker.calls == 1
 

@@ -27,6 +27,12 @@ TEACHERS = {
     "digits": ("digits-cnn",),
     "cifar10": ("resnet20", "resnet32", "resnet44", "resnet56", "resnet20-jpeg", "resnet56-jpeg"),
 }
+# A user's own classifier: "torchvision:NAME" plus a state-dict file (data.teacher_weights), on any dataset.
+TORCHVISION_PREFIX = "torchvision:"
+TORCHVISION_TEACHERS = (
+    "resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
+)
+IMAGENET_NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 # The OOD pool each dataset uses with ood_pool=auto; "folder:PATH" names a user's image folder.
 DEFAULT_OOD_POOLS = {"digits": "photo-patches", "cifar10": "tinyimagenet"}
 OOD_POOLS = ("auto", "photo-patches", "tinyimagenet")
@@ -76,7 +82,11 @@ class DataParams:
     """What is compressed: the in-distribution dataset and the teacher."""
 
     dataset: str = "digits"  # in-distribution dataset (embedded default: sklearn digits)
-    teacher: str = "digits-cnn"  # teacher model name, must suit the dataset
+    teacher: str = "digits-cnn"  # a zoo name that suits the dataset, or torchvision:NAME (a user's model)
+    teacher_weights: str = ""  # torchvision teachers: the state-dict file (torch.save(model.state_dict()))
+    normalization: str = "imagenet"  # torchvision teachers: imagenet, or "m1,m2,m3;s1,s2,s3" (per-channel mean;std)
+    image_size: int = 0  # resize ID and OOD images to this square size (0: the dataset's own)
+    image_channels: int = 0  # 3: grey images repeated to RGB, 1: RGB to grey (0: the dataset's own)
     ood_pool: str = "auto"  # auto (the dataset's default), photo-patches, tinyimagenet, or folder:PATH
     test_fraction: float = 0.3  # share of the dataset held out as the test split (embedded data only)
     split_seed: int = 0  # seed of the stratified train/test split (embedded data only)
@@ -86,10 +96,26 @@ class DataParams:
         """The pool ``ood_pool`` stands for (``auto`` resolved per dataset)."""
         return DEFAULT_OOD_POOLS[self.dataset] if self.ood_pool == "auto" else self.ood_pool
 
+    @property
+    def torchvision_arch(self) -> str | None:
+        """The architecture of a ``torchvision:NAME`` teacher, else ``None``."""
+        return self.teacher.removeprefix(TORCHVISION_PREFIX) if self.teacher.startswith(TORCHVISION_PREFIX) else None
+
+    def teacher_normalization(self, channels: int) -> tuple[list[float], list[float]]:
+        """(mean, std) per channel a torchvision teacher expects its [0, 1] input normalised with."""
+        if self.normalization == "imagenet":
+            mean, std = IMAGENET_NORMALIZATION
+            if channels == 1:  # a grey model trained on ImageNet-normalised data: the luminance average
+                return [round(sum(mean) / 3, 6)], [round(sum(std) / 3, 6)]
+            return list(mean), list(std)
+        mean_text, _, std_text = self.normalization.partition(";")
+        return [float(v) for v in mean_text.split(",")], [float(v) for v in std_text.split(",")]
+
 
 def teachers_for(dataset: str) -> tuple[str, ...]:
     """Teachers valid for ``dataset``; a user's image folder gets a CNN trained here."""
-    return ("small-cnn",) if dataset.startswith("folder:") else TEACHERS.get(dataset, ())
+    zoo = ("small-cnn",) if dataset.startswith("folder:") else TEACHERS.get(dataset, ())
+    return zoo + tuple(TORCHVISION_PREFIX + name for name in TORCHVISION_TEACHERS)
 
 
 @dataclass(frozen=True)
@@ -339,6 +365,41 @@ def parse_budget(budget: str) -> tuple[str, float]:
     return "deficit", float(match.group("m"))
 
 
+def _check_user_teacher(d: DataParams) -> None:
+    """A torchvision teacher needs its weights file and a normalisation; resizing needs a sane size."""
+    if d.torchvision_arch is not None:
+        _check(
+            bool(d.teacher_weights),
+            f"data.teacher={d.teacher!r} needs its trained weights: set data.teacher_weights=PATH to a file saved with "
+            "torch.save(model.state_dict(), PATH).",
+        )
+    else:
+        _check(
+            not d.teacher_weights,
+            f"data.teacher_weights={d.teacher_weights!r} applies only to torchvision:NAME teachers; zoo teacher "
+            f"{d.teacher!r} brings its own weights. Remove teacher_weights or name a torchvision teacher.",
+        )
+    if d.normalization != "imagenet":
+        mean_text, sep, std_text = d.normalization.partition(";")
+        try:
+            mean, std = [float(v) for v in mean_text.split(",")], [float(v) for v in std_text.split(",")]
+        except ValueError:
+            mean, std = [], []
+        _check(
+            bool(sep) and len(mean) == len(std) >= 1 and all(v > 0 for v in std),
+            f"data.normalization={d.normalization!r} is not valid; give imagenet, or per-channel means and stds as "
+            "'m1,m2,m3;s1,s2,s3' (as many stds as means, all positive).",
+        )
+    _check(
+        d.image_size == 0 or 8 <= d.image_size <= 1024,
+        f"data.image_size={d.image_size} must be 0 (the dataset's own size) or between 8 and 1024 pixels.",
+    )
+    _check(
+        d.image_channels in (0, 1, 3),
+        f"data.image_channels={d.image_channels} must be 0 (as the dataset has), 1 (grey) or 3 (RGB).",
+    )
+
+
 def validate(params: Params) -> Params:
     """Check every value's range; return ``params`` unchanged or raise :class:`FsmcError`."""
     d, s, r = params.data, params.sample_few_shot, params.recover
@@ -357,6 +418,7 @@ def validate(params: Params) -> Params:
         d.teacher in teachers,
         f"data.teacher={d.teacher!r} does not exist for dataset {d.dataset!r}; valid teachers: {', '.join(teachers)}.",
     )
+    _check_user_teacher(d)
     _check(0 < d.test_fraction < 1, f"data.test_fraction={d.test_fraction} must lie strictly between 0 and 1.")
     _check(s.k_max >= 1, f"sample_few_shot.k_max={s.k_max} must be at least 1 (shots of the largest class).")
     _check(

@@ -14,6 +14,7 @@ from fsmc.data.checksums import verify
 from fsmc.data.sources import load_dataset, load_ood_pool
 from fsmc.errors import FsmcError
 from fsmc.models.registry import PRETRAINED, model_dir
+from fsmc.models.user_teacher import load_user_teacher
 
 
 def check_inputs(params: Params) -> None:
@@ -25,6 +26,8 @@ def check_inputs(params: Params) -> None:
             f"OOD pool {pool.name!r} has images of shape {pool.images.images.shape[1:]} but {dataset.name} has "
             f"{dataset.train.images.shape[1:]}; choose a pool of the same image size."
         )
+    if params.data.torchvision_arch is not None:  # weights, classes, channels and output shape, before any work
+        load_user_teacher(params.data, dataset.classes, dataset.image_shape)
     entry = PRETRAINED.get(params.data.teacher)
     if entry is not None:
         path = model_dir() / entry.file

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 
 from fsmc.config import DataParams
 from fsmc.data.embedded import load_digits_dataset, load_photo_patches
+from fsmc.data.fitting import fit_images
 from fsmc.data.imagefolder import read_image_folder
 from fsmc.data.images import ImageSet, LabelledDataset
 from fsmc.data.npz_source import read_classes, read_json, read_split
@@ -46,20 +48,34 @@ def _cifar10() -> LabelledDataset:
 
 
 def load_dataset(data: DataParams) -> LabelledDataset:
-    """The in-distribution dataset named by ``data.dataset``."""
+    """The in-distribution dataset named by ``data.dataset``, fitted to ``data.image_size`` / ``image_channels``."""
+    if not (data.image_size or data.image_channels):
+        return _raw_dataset(data)
+    return _fitted_dataset(data.dataset, data.test_fraction, data.split_seed, data.image_size, data.image_channels)
+
+
+@lru_cache(maxsize=2)
+def _fitted_dataset(name: str, test_fraction: float, split_seed: int, size: int, channels: int) -> LabelledDataset:
+    # Cached per process like the raw data: every stage of a flow reads the same fitted arrays.
+    raw = _raw_dataset(DataParams(dataset=name, test_fraction=test_fraction, split_seed=split_seed), read_size=size or 32)
+    return dataclasses.replace(raw, train=fit_images(raw.train, size, channels), test=fit_images(raw.test, size, channels))
+
+
+def _raw_dataset(data: DataParams, read_size: int = 32) -> LabelledDataset:
     if data.dataset == "digits":
         return load_digits_dataset(data.test_fraction, data.split_seed)
     if data.dataset == "cifar10":
         return _cifar10()
     if data.dataset.startswith("folder:"):
-        return _folder_dataset(Path(data.dataset.removeprefix("folder:")))
+        # Folders are read straight at the wanted size: no double resize of a user's photos.
+        return _folder_dataset(Path(data.dataset.removeprefix("folder:")), read_size)
     raise FsmcError(f"data.dataset={data.dataset!r} is unknown; valid datasets: digits, cifar10.")
 
 
 @lru_cache(maxsize=4)
-def _folder_dataset(root: Path) -> LabelledDataset:
-    classes, train = read_image_folder(root / "train")
-    test_classes, test = read_image_folder(root / "test")
+def _folder_dataset(root: Path, size: int = 32) -> LabelledDataset:
+    classes, train = read_image_folder(root / "train", size)
+    test_classes, test = read_image_folder(root / "test", size)
     if test_classes != classes:
         raise FsmcError(
             f"{root}/test has classes {list(test_classes)} but {root}/train has {list(classes)}; "
@@ -79,14 +95,26 @@ def _tinyimagenet() -> OodPool:
 
 
 def load_ood_pool(data: DataParams) -> OodPool:
-    """The raw OOD pool for ``data`` (before de-duplication and curation)."""
+    """The OOD pool for ``data`` before de-duplication and curation, fitted like the dataset."""
+    if not (data.image_size or data.image_channels):
+        return _raw_ood_pool(data)
+    return _fitted_pool(data.resolved_ood_pool, data.image_size, data.image_channels)
+
+
+@lru_cache(maxsize=2)
+def _fitted_pool(pool: str, size: int, channels: int) -> OodPool:
+    raw = _raw_ood_pool(DataParams(ood_pool=pool), read_size=size or 32)
+    return dataclasses.replace(raw, images=fit_images(raw.images, size, channels))
+
+
+def _raw_ood_pool(data: DataParams, read_size: int = 32) -> OodPool:
     pool = data.resolved_ood_pool
     if pool == "photo-patches":
         return OodPool(pool, load_photo_patches())
     if pool == "tinyimagenet":
         return _tinyimagenet()
     if pool.startswith("folder:"):
-        _, images = read_image_folder(Path(pool.removeprefix("folder:")))
+        _, images = read_image_folder(Path(pool.removeprefix("folder:")), read_size)
         # Folder classes say nothing about the ID classes: no label is excluded, none is kept.
         return OodPool(pool, ImageSet(images.images, np.full(len(images), -1, dtype=np.int64), images.pixel_max))
     raise FsmcError(f"data.ood_pool={data.ood_pool!r} is unknown; valid: photo-patches, tinyimagenet, folder:PATH.")

@@ -16,6 +16,11 @@ class ClassifierNet(nn.Module):
         """The final linear layer (its outputs are the classes)."""
         return self.fc
 
+    @property
+    def head(self) -> nn.Module:
+        """Everything between global pooling and the logits (mir copies and freezes it); here the classifier."""
+        return self.classifier
+
     def pruning_ignored_layers(self) -> list[nn.Module]:
         """Layers whose output channels structured pruning must keep; by default only the classifier."""
         return [self.classifier]

@@ -88,6 +88,8 @@ def _resize_to(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
         if weight is None:
             continue
         if isinstance(module, nn.Conv2d):
+            if module.groups > 1:  # grouped / depthwise: pruning removed whole groups, each as wide as before
+                module.groups = weight.shape[0] // (module.out_channels // module.groups)
             module.out_channels, module.in_channels = weight.shape[0], weight.shape[1] * module.groups
         elif isinstance(module, nn.Linear):
             module.out_features, module.in_features = weight.shape

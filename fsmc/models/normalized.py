@@ -29,6 +29,11 @@ class NormalizedClassifier(nn.Module):
         """The final linear layer (never pruned: its outputs are the classes)."""
         return self.net.classifier
 
+    @property
+    def head(self) -> nn.Module:
+        """Everything between global pooling and the logits (the net decides)."""
+        return self.net.head
+
     def pruning_ignored_layers(self) -> list[nn.Module]:
         """Layers whose output channels structured pruning must keep (the net decides)."""
         return self.net.pruning_ignored_layers()

@@ -10,9 +10,10 @@ from fsmc.errors import FsmcError
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.cifar_resnet import CifarResNet
 from fsmc.models.small_cnn import SmallCNN
+from fsmc.models.torchvision_net import TorchvisionClassifier
 from fsmc.models.vgg import CifarVGG
 
-ARCHITECTURES = {"small-cnn": SmallCNN, "cifar-resnet": CifarResNet, "cifar-vgg16-bn": CifarVGG}
+ARCHITECTURES = {"small-cnn": SmallCNN, "cifar-resnet": CifarResNet, "cifar-vgg16-bn": CifarVGG, "torchvision": TorchvisionClassifier}
 
 
 def build(spec: dict[str, Any]) -> NormalizedClassifier:

@@ -10,7 +10,9 @@ when the choice of inputs does.
 
 from __future__ import annotations
 
-from fsmc.atomic import write_json
+from pathlib import Path
+
+from fsmc.atomic import sha256_file, write_json
 from fsmc.config import Params
 from fsmc.data.checksums import KNOWN_DATA
 from fsmc.models.registry import PRETRAINED
@@ -28,6 +30,16 @@ _FILES = {
 }
 
 
+def _teacher_weights(params: Params) -> dict | None:
+    d = params.data
+    if d.teacher in PRETRAINED:
+        return {"file": PRETRAINED[d.teacher].file, "sha256": PRETRAINED[d.teacher].sha256}
+    if d.torchvision_arch is not None:  # a user's file: its bytes decide whether later stages can be reused
+        path = Path(d.teacher_weights).expanduser().resolve()
+        return {"file": str(path), "sha256": sha256_file(path)}
+    return None
+
+
 def run(params: Params, ws: Workspace) -> dict:
     """Verify every raw input and write ``inputs/sources.json``."""
     check_inputs(params)
@@ -38,11 +50,7 @@ def run(params: Params, ws: Workspace) -> dict:
         "ood_pool": pool,
         "data_files": files,
         "embedded": [name for name in (params.data.dataset, pool) if name in ("digits", "photo-patches")],
-        "teacher_weights": (
-            {"file": PRETRAINED[params.data.teacher].file, "sha256": PRETRAINED[params.data.teacher].sha256}
-            if params.data.teacher in PRETRAINED
-            else None
-        ),
+        "teacher_weights": _teacher_weights(params),
     }
     write_json(ws.input_sources, record)
     return record

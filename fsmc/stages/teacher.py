@@ -2,13 +2,16 @@
 
 * trained here (``digits-cnn``): trained from scratch on the training split;
 * pretrained (``resnet56``, ...): loaded from the model directory (sha256-verified),
-  then fine-tuned for ``teacher.adapt_epochs`` on the full training split if > 0.
+  then fine-tuned for ``teacher.adapt_epochs`` on the full training split if > 0;
+* a user's own (``torchvision:NAME`` + ``data.teacher_weights``): the state-dict file,
+  its sha256 recorded in the checkpoint's meta and the stage's result (lineage).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
+from pathlib import Path
 
 import fsmc.data.embedded
 import fsmc.data.images
@@ -17,6 +20,8 @@ import fsmc.models.cifar_resnet
 import fsmc.models.normalized
 import fsmc.runtime
 import fsmc.models.small_cnn
+import fsmc.models.torchvision_net
+import fsmc.models.user_teacher
 import fsmc.models.zoo
 import fsmc.train.teacher
 from fsmc.atomic import atomic_write
@@ -24,7 +29,9 @@ from fsmc.cache import cache_key, cached_file
 from fsmc.config import Params
 from fsmc.data.sources import load_dataset
 from fsmc.models.checkpoint import save_checkpoint
+from fsmc.atomic import sha256_file
 from fsmc.models.registry import PRETRAINED, load_pretrained
+from fsmc.models.user_teacher import load_user_teacher
 from fsmc.stages.workspace import Workspace
 from fsmc.teacher_outputs import images_key
 from fsmc.train.teacher import adapt_teacher, train_teacher
@@ -33,6 +40,8 @@ from fsmc.train.teacher import adapt_teacher, train_teacher
 _RECIPE_CODE = [
     fsmc.train.teacher,
     fsmc.models.small_cnn,
+    fsmc.models.torchvision_net,
+    fsmc.models.user_teacher,
     fsmc.models.cifar_resnet,
     fsmc.models.zoo,
     fsmc.models.normalized,
@@ -44,7 +53,20 @@ _RECIPE_CODE = [
 
 
 def _recipe(params: Params) -> dict:
-    t = params.teacher
+    t, d = params.teacher, params.data
+    if d.torchvision_arch is not None:
+        # The file's bytes, not its path, identify the teacher: a retrained file at the same path is another one.
+        return {
+            "torchvision": d.torchvision_arch,
+            "weights_sha256": sha256_file(Path(d.teacher_weights).expanduser()),
+            "normalization": d.normalization,
+            "image_size": d.image_size,
+            "image_channels": d.image_channels,
+            "dataset": d.dataset,
+            "adapt_epochs": t.adapt_epochs,
+            "adapt_lr": t.adapt_lr,
+            "seed": t.seed,
+        }
     if params.data.teacher in PRETRAINED:
         entry = PRETRAINED[params.data.teacher]
         return {"pretrained": entry.name, "sha256": entry.sha256, "adapt_epochs": t.adapt_epochs, "adapt_lr": t.adapt_lr, "seed": t.seed}
@@ -60,16 +82,24 @@ def run(params: Params, ws: Workspace) -> dict:
     name = params.data.teacher
 
     def produce(tmp):
-        if name in PRETRAINED:
+        meta = {"teacher": name, "recipe": recipe}
+        if params.data.torchvision_arch is not None:
+            dataset = load_dataset(params.data)
+            user = load_user_teacher(params.data, dataset.classes, dataset.image_shape)
+            model, spec = user.model, user.spec
+            meta["source"] = user.source
+            if params.teacher.adapt_epochs:
+                model = adapt_teacher(model, dataset, params.teacher)
+        elif name in PRETRAINED:
             model, spec = load_pretrained(name), PRETRAINED[name].spec
             if params.teacher.adapt_epochs:
                 model = adapt_teacher(model, load_dataset(params.data), params.teacher)
         else:
             model, spec = train_teacher(load_dataset(params.data), name, params.teacher)
-        save_checkpoint(tmp, model, spec, meta={"teacher": name, "recipe": recipe})
+        save_checkpoint(tmp, model, spec, meta=meta)
 
-    # A pretrained teacher used as is needs no cache entry of its own: loading is cheap.
-    if name in PRETRAINED and not params.teacher.adapt_epochs:
+    # A pretrained or user teacher used as is needs no cache entry of its own: loading is cheap.
+    if (name in PRETRAINED or params.data.torchvision_arch is not None) and not params.teacher.adapt_epochs:
         atomic_write(ws.teacher_model, produce)
         return {"teacher": name, "recipe": recipe, "cache_key": None, "cache_hit": False}
     key = cache_key(recipe, _RECIPE_CODE)

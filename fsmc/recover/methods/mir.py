@@ -34,13 +34,15 @@ def features_and_logits(student: nn.Module, images):
 
 
 def replace_head(student: nn.Module, teacher: nn.Module) -> nn.Module:
-    """A copy of ``student`` carrying the teacher's classifier, frozen."""
+    """A copy of ``student`` carrying the teacher's head (classifier, or the MLP after pooling), frozen."""
     student = copy.deepcopy(student)
-    head, teacher_head = student.classifier, teacher.classifier
-    if head.weight.shape != teacher_head.weight.shape:
+    head, teacher_head = student.head, teacher.head
+    shapes = [tuple(p.shape) for p in head.parameters()]
+    teacher_shapes = [tuple(p.shape) for p in teacher_head.parameters()]
+    if shapes != teacher_shapes:
         raise FsmcError(
             f"mir needs the student's feature width to equal the teacher's to reuse its head: the student's "
-            f"classifier is {tuple(head.weight.shape)}, the teacher's {tuple(teacher_head.weight.shape)}. "
+            f"head has weights {shapes}, the teacher's {teacher_shapes}. "
             "Use a scheme that keeps the feature width (channel pruning of inner channels, distill to a same-width ResNet)."
         )
     head.load_state_dict(teacher_head.state_dict())

@@ -1,0 +1,113 @@
+"""A user's own classifier as the teacher: a torchvision architecture plus a state-dict file.
+
+The weights are read with ``torch.load(weights_only=True)`` and their sha256 is
+recorded, so a run names exactly which file it compressed. Everything that can be
+checked before any work is checked here, each with an error that says what to pass
+instead: the file is a state dict (not a pickled module), it fits the architecture
+layer by layer, its class count is the dataset's, its input channels are the
+data's, and the model maps N x C x H x W images to N x classes logits.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fsmc.atomic import sha256_file
+from fsmc.config import DataParams
+from fsmc.errors import FsmcError
+from fsmc.models.normalized import NormalizedClassifier
+from fsmc.models.registry import load_state_dict_checked
+from fsmc.models.zoo import build
+
+
+@dataclass(frozen=True)
+class UserTeacher:
+    """The loaded teacher, the spec that rebuilds it, and where its weights came from."""
+
+    model: NormalizedClassifier
+    spec: dict[str, Any]
+    source: dict[str, str]
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise FsmcError(
+            f"data.teacher_weights={str(path)!r} is not a state dict: it holds pickled Python objects (a whole model "
+            "saved with torch.save(model), say), and fsmc does not unpickle those because loading one runs arbitrary "
+            "code. Save the weights with torch.save(model.state_dict(), PATH) and pass that file."
+        ) from None
+    except Exception as error:  # RuntimeError for a file that is no torch archive at all
+        raise FsmcError(
+            f"data.teacher_weights={str(path)!r} could not be read as a torch state dict ({error}); pass a file "
+            "written by torch.save(model.state_dict(), PATH)."
+        ) from None
+    if isinstance(blob, dict) and isinstance(blob.get("state_dict"), dict):
+        blob = blob["state_dict"]  # a training checkpoint that wraps the weights
+    if not isinstance(blob, dict) or not all(isinstance(v, torch.Tensor) for v in blob.values()):
+        raise FsmcError(
+            f"data.teacher_weights={str(path)!r} holds a {type(blob).__name__}, not a mapping of layer names to "
+            "tensors; save it with torch.save(model.state_dict(), PATH)."
+        )
+    return {k.removeprefix("module."): v for k, v in blob.items()}  # DataParallel's prefix
+
+
+def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: tuple[int, int, int]) -> UserTeacher:
+    """Load ``data.teacher`` (``torchvision:NAME``) with ``data.teacher_weights`` for a dataset of ``classes``.
+
+    Args:
+        data: the data section (teacher, weights file, normalisation).
+        classes: the dataset's class names, in label order.
+        image_shape: (H, W, C) of the dataset's images as the teacher will see them.
+    """
+    arch = data.torchvision_arch
+    if arch is None:
+        raise FsmcError(f"data.teacher={data.teacher!r} is not a user teacher (torchvision:NAME).")
+    path = Path(data.teacher_weights).expanduser()
+    if not path.is_file():
+        raise FsmcError(
+            f"data.teacher_weights={data.teacher_weights!r} does not exist; pass the file your model's "
+            "state_dict() was saved to."
+        )
+    height, width, channels = image_shape
+    mean, std = data.teacher_normalization(channels)
+    if len(mean) != channels:
+        raise FsmcError(
+            f"data.normalization={data.normalization!r} gives {len(mean)} channel means but the images have "
+            f"{channels} channels; give one mean and one std per channel."
+        )
+    spec = {"arch": "torchvision", "kwargs": {"name": arch, "num_classes": len(classes)}, "mean": mean, "std": std}
+    model = build(spec)
+    state = _read_state_dict(path)
+    net = model.net.model
+    head = next(name for name, module in net.named_modules() if module is model.classifier)
+    if f"{head}.weight" in state and state[f"{head}.weight"].shape[0] != len(classes):
+        raise FsmcError(
+            f"The teacher in {path} has {state[f'{head}.weight'].shape[0]} classes (layer {head!r}) but the data has "
+            f"{len(classes)} ({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}); pass the dataset the "
+            "model was trained for, or the model trained for this dataset."
+        )
+    first_conv = next(name for name, module in net.named_modules() if isinstance(module, torch.nn.Conv2d))
+    if f"{first_conv}.weight" in state and state[f"{first_conv}.weight"].shape[1] != channels:
+        expected = state[f"{first_conv}.weight"].shape[1]
+        raise FsmcError(
+            f"The teacher in {path} takes {expected}-channel images (layer {first_conv!r}) but the data has {channels}; "
+            f"set data.image_channels={expected} to convert the images."
+        )
+    load_state_dict_checked(net, state, f"data.teacher_weights={str(path)!r} ({arch})")
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.zeros(2, channels, height, width))
+    if logits.shape != (2, len(classes)):
+        raise FsmcError(
+            f"The teacher {data.teacher} maps a batch of 2 images of {channels}x{height}x{width} to outputs of shape "
+            f"{tuple(logits.shape)}; fsmc needs N x {len(classes)} logits."
+        )
+    source = {"teacher": data.teacher, "weights": str(path.resolve()), "weights_sha256": sha256_file(path)}
+    return UserTeacher(model, spec, source)

@@ -1,0 +1,147 @@
+"""A user's own torchvision classifier as the teacher: pruning over its whole graph, every method, bad files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torchvision
+
+from fsmc.compress.pruning import masked_copy, model_cost, prune_channels
+from fsmc.config import load_params
+from fsmc.errors import FsmcError
+from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
+from fsmc.models.user_teacher import load_user_teacher
+from fsmc.models.zoo import build
+from fsmc.stage_cache import run_stage
+from fsmc.stages import CACHED_PIPELINE, STAGES
+from fsmc.stages.workspace import Workspace
+from tests.conftest import REPO
+from tests.user_models import train_torchvision_on_digits
+
+DIGITS_RGB32 = ["image_size=32", "image_channels=3"]
+
+
+def _spec(name: str) -> dict:
+    return {"arch": "torchvision", "kwargs": {"name": name, "num_classes": 10}, "mean": [0.5] * 3, "std": [0.25] * 3}
+
+
+@pytest.fixture(scope="module")
+def resnet18_weights(tmp_path_factory):
+    path = tmp_path_factory.mktemp("user") / "resnet18-digits.pt"
+    accuracy = train_torchvision_on_digits("resnet18", 32, 2, path)
+    assert accuracy > 0.8, f"the fixture teacher itself is bad ({accuracy:.3f}): nothing below would mean anything"
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "residual", "depthwise"),
+    [("resnet18", "net.model.layer1.0.conv2", None), ("mobilenet_v3_small", None, "net.model.features.1.block.0.0")],
+)
+def test_pruning_removes_channels_across_the_whole_graph(name, residual, depthwise, tmp_path):
+    torch.manual_seed(0)
+    teacher = build(_spec(name)).eval()
+    images = torch.rand(4, 3, 32, 32)
+    student, kept = prune_channels(teacher, images, ratio=0.5)
+    layers = dict(student.named_modules())
+    if residual:  # a block output: pruned together with the stem and every addition it feeds
+        assert layers[residual].out_channels == 32 and layers["net.model.conv1"].out_channels == 32
+    if depthwise:
+        conv = layers[depthwise]
+        assert conv.groups == conv.in_channels == conv.out_channels < dict(teacher.named_modules())[depthwise].out_channels
+    assert model_cost(student, images).macs < 0.5 * model_cost(teacher, images).macs
+    # the feature width before pooling is the teacher's: its head fits the student
+    assert student.classifier.weight.shape == teacher.classifier.weight.shape
+    with torch.no_grad():
+        pruned, masked = student(images), masked_copy(teacher, kept)(images)
+    assert pruned.shape == (4, 10)
+    assert torch.allclose(pruned, masked, atol=1e-5 * float(masked.abs().max()) + 1e-12)
+    save_checkpoint(tmp_path / "student.pt", student, _spec(name))
+    assert torch.equal(load_checkpoint(tmp_path / "student.pt")[0](images), pruned)
+
+
+def _run_pipeline(tmp_path, overrides: list[str]) -> dict:
+    params = load_params(REPO / "params.yaml", overrides)
+    ws = Workspace(tmp_path)
+    STAGES["record_inputs"](params, ws)
+    for stage in CACHED_PIPELINE:
+        run_stage(stage, STAGES[stage], params, ws)
+    return json.loads(ws.metrics.read_text())
+
+
+def test_every_method_recovers_a_pruned_torchvision_teacher(resnet18_weights, tmp_path):
+    user = [f"teacher=torchvision:resnet18", f"teacher_weights={resnet18_weights}", *DIGITS_RGB32, "recover.steps=60"]
+    unrecovered = _run_pipeline(tmp_path / "none", [*user, "method=none", "oe=false"])
+    assert unrecovered["teacher"]["top1"] > 0.8
+    for method in ("bp", "kd", "fskd", "mir"):
+        for oe in ("false", "true"):
+            metrics = _run_pipeline(tmp_path / f"{method}-{oe}", [*user, f"method={method}", f"oe={oe}"])
+            assert metrics["student"]["top1"] > unrecovered["student"]["top1"] + 0.2, (method, oe)
+
+
+def test_the_teachers_weights_and_source_are_recorded(resnet18_weights, tmp_path):
+    params = load_params(REPO / "params.yaml", ["teacher=torchvision:resnet18", f"teacher_weights={resnet18_weights}", *DIGITS_RGB32])
+    ws = Workspace(tmp_path)
+    sources = STAGES["record_inputs"](params, ws)
+    result = STAGES["teacher"](params, ws)
+    teacher, spec, meta = load_checkpoint(ws.teacher_model)
+    assert spec["arch"] == "torchvision" and spec["kwargs"] == {"name": "resnet18", "num_classes": 10}
+    assert meta["source"]["weights_sha256"] == sources["teacher_weights"]["sha256"] == result["recipe"]["weights_sha256"]
+    reference = torchvision.models.resnet18(num_classes=10).eval()
+    reference.load_state_dict(torch.load(resnet18_weights, weights_only=True))
+    images = torch.rand(3, 3, 32, 32)
+    mean, std = torch.tensor(spec["mean"]).view(1, 3, 1, 1), torch.tensor(spec["std"]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(teacher(images), reference((images - mean) / std), atol=1e-5)
+
+
+def _params(weights, *extra: str):
+    return load_params(REPO / "params.yaml", ["teacher=torchvision:resnet18", f"teacher_weights={weights}", *DIGITS_RGB32, *extra]).data
+
+
+CLASSES = tuple(str(c) for c in range(10))
+
+
+def test_a_pickled_module_is_refused_with_what_to_pass_instead(tmp_path):
+    path = tmp_path / "whole-model.pt"
+    torch.save(torchvision.models.resnet18(num_classes=10), path)
+    with pytest.raises(FsmcError, match=r"pickled Python objects.*torch.save\(model.state_dict\(\), PATH\)"):
+        load_user_teacher(_params(path), CLASSES, (32, 32, 3))
+
+
+def test_weights_of_another_architecture_name_the_mismatching_layer(tmp_path):
+    path = tmp_path / "resnet34.pt"
+    torch.save(torchvision.models.resnet34(num_classes=10).state_dict(), path)
+    with pytest.raises(FsmcError, match=r"architecture lacks \(e\.g\. 'layer1\.2\."):
+        load_user_teacher(_params(path), CLASSES, (32, 32, 3))
+
+
+def test_a_class_count_that_disagrees_with_the_data_is_refused(tmp_path):
+    path = tmp_path / "five-classes.pt"
+    torch.save(torchvision.models.resnet18(num_classes=5).state_dict(), path)
+    with pytest.raises(FsmcError, match=r"has 5 classes \(layer 'fc'\) but the data has 10"):
+        load_user_teacher(_params(path), CLASSES, (32, 32, 3))
+
+
+def test_grey_images_for_an_rgb_teacher_say_which_setting_converts_them(tmp_path):
+    path = tmp_path / "rgb.pt"
+    torch.save(torchvision.models.resnet18(num_classes=10).state_dict(), path)
+    with pytest.raises(FsmcError, match=r"takes 3-channel images .* set data.image_channels=3"):
+        load_user_teacher(_params(path, "image_channels=0", "normalization=0.5;0.25"), CLASSES, (32, 32, 1))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["teacher=torchvision:resnet18"], r"needs its trained weights: set data.teacher_weights"),
+        (["teacher=torchvision:vgg11", "teacher_weights=x.pt"], r"does not exist for dataset 'digits'"),
+        (["teacher_weights=x.pt"], r"applies only to torchvision:NAME teachers"),
+        (["teacher=torchvision:resnet18", "teacher_weights=x.pt", "normalization=0.5,0.5"], r"normalization='0.5,0.5' is not valid"),
+        (["image_size=4"], r"image_size=4 must be 0"),
+        (["image_channels=2"], r"image_channels=2 must be 0"),
+    ],
+)
+def test_bad_user_teacher_settings_are_refused_at_validation(overrides, message):
+    with pytest.raises(FsmcError, match=message):
+        load_params(REPO / "params.yaml", overrides)

@@ -400,8 +400,24 @@ def _check_user_teacher(d: DataParams) -> None:
     )
 
 
+# numpy's and torch's generators take seeds in [0, 2**32).
+_SEED_LIMIT = 2**32
+
+
+def _check_seeds(params: Params) -> None:
+    """Every ``seed`` / ``split_seed`` key is a valid generator seed (else numpy fails mid-run)."""
+    for section, body in params.to_dict().items():
+        for key, value in body.items():
+            if key.endswith("seed"):
+                _check(
+                    0 <= value < _SEED_LIMIT,
+                    f"{section}.{key}={value} is not a valid seed; give an integer from 0 to {_SEED_LIMIT - 1}.",
+                )
+
+
 def validate(params: Params) -> Params:
     """Check every value's range; return ``params`` unchanged or raise :class:`FsmcError`."""
+    _check_seeds(params)
     d, s, r = params.data, params.sample_few_shot, params.recover
     _check(
         d.dataset in DATASETS or d.dataset.startswith("folder:"),

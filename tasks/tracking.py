@@ -108,6 +108,10 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
         "git_commit": git_commit(),
         "fsmc.run_uid": read_json(ws.run_record)["run_uid"] if ws.run_record.is_file() else "",
     }
+    # Lineage: which weights file the teacher came from (zoo file or a user's state dict), by content.
+    teacher_weights = read_json(ws.input_sources).get("teacher_weights") if ws.input_sources.is_file() else None
+    if teacher_weights:
+        tags |= {"teacher_weights": teacher_weights["file"], "teacher_weights_sha256": teacher_weights["sha256"]}
     experiment_id = _experiment_id(params.tracking.experiment)
     done = _already_logged(experiment_id, tags["fsmc.run_uid"], params.tracking.registered_model)
     if done is not None:

@@ -16,6 +16,7 @@ from fsmc.data.validation import (
     few_shot_manifest_suite,
     image_arrays_suite,
     ood_manifest_suite,
+    overlap_column,
     raise_on_failure,
     run_suite,
 )
@@ -49,8 +50,15 @@ def run(params: Params, ws: Workspace) -> dict:
     summary = read_json(ws.few_shot_summary)
     test_hashes, train_hashes = set(dataset.test.hashes()), set(dataset.train.hashes())
 
-    few_frame = few_frame.assign(actual_sha256=few_images.hashes(), actual_label=few_images.labels)
-    ood_frame = ood_frame.assign(actual_sha256=ood_images.hashes())
+    few_frame = few_frame.assign(
+        actual_sha256=few_images.hashes(),
+        actual_label=few_images.labels,
+        also_in_test_split=overlap_column(few_frame["sha256"], test_hashes),
+        also_in_ood_manifest=overlap_column(few_frame["sha256"], set(ood_frame["sha256"])),
+    )
+    ood_frame = ood_frame.assign(
+        actual_sha256=ood_images.hashes(), also_in_id_data=overlap_column(ood_frame["sha256"], train_hashes | test_hashes)
+    )
     expected = profile_counts(
         dataset.num_classes,
         params.sample_few_shot.k_max,
@@ -71,10 +79,10 @@ def run(params: Params, ws: Workspace) -> dict:
         run_suite(
             "few_shot_manifest",
             few_frame,
-            few_shot_manifest_suite(dataset.num_classes, test_hashes, set(ood_frame["sha256"])),
+            few_shot_manifest_suite(dataset.num_classes),
         ),
         run_suite("few_shot_counts", counts, counts_suite()),
-        run_suite("ood_manifest", ood_frame, ood_manifest_suite(train_hashes | test_hashes, set(pool.excluded_labels))),
+        run_suite("ood_manifest", ood_frame, ood_manifest_suite(set(pool.excluded_labels))),
         run_suite("few_shot_images", _image_stats(few_images), image_arrays_suite(height, width, channels, pixel_max)),
         run_suite("ood_images", _image_stats(ood_images), image_arrays_suite(height, width, channels, pixel_max)),
     ]

@@ -64,5 +64,6 @@ def test_dropped_row_breaks_the_requested_profile(workspace_copy, small_params):
 def test_few_shot_image_also_in_ood_manifest_is_caught(workspace_copy, small_params):
     few_hash = workspace_copy.few_shot_manifest.read_text().splitlines()[1].split(",")[3]
     _corrupt(workspace_copy.ood_manifest, 1, "sha256", few_hash)
-    with pytest.raises(ValidationFailed, match="expect_column_values_to_not_be_in_set"):
+    with pytest.raises(ValidationFailed, match=r"\[few_shot_manifest\] expect_column_values_to_be_null \{'column': 'also_in_ood_manifest'\}") as error:
         validate.run(small_params, workspace_copy)
+    assert few_hash in str(error.value)  # the offending image is named

@@ -22,6 +22,8 @@ from tests.conftest import run_cli
         ("method=fskd --set scheme=int8-ptq", "'fskd' does not apply to compress.scheme='int8-ptq'"),
         ("recover.mu=-0.1", "recover.mu=-0.1 must lie in [0, 1]"),
         ("recover.temperature=-1", "recover.temperature=-1.0 must be positive"),
+        ("sample_few_shot.seed=-1", "sample_few_shot.seed=-1 is not a valid seed"),
+        ("recover.seed=4294967296", "recover.seed=4294967296 is not a valid seed"),
     ],
 )
 def test_bad_input_exits_2_before_any_work(tmp_path, override, named):

@@ -1,0 +1,73 @@
+"""`fsmc run` on a user's own model and data: PNG folders at 64x64 and a torchvision state dict."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import mlflow
+import pytest
+import torch
+import torchvision
+
+from fsmc.config import DataParams
+from fsmc.data.embedded import load_photo_patches
+from fsmc.data.fitting import fit_images
+from fsmc.data.sources import load_dataset
+from tests.conftest import REPO, run_cli
+from tests.user_models import train_torchvision_on_digits, write_png_folder
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def user_project(tmp_path_factory):
+    """A user's project: train/test PNG folders of digits at 64x64 RGB, an OOD folder, a MobileNetV3 state dict."""
+    root = tmp_path_factory.mktemp("user-project")
+    digits = load_dataset(DataParams(image_size=64, image_channels=3))
+    classes = list(digits.classes)
+    for split, images in (("train", digits.train), ("test", digits.test)):
+        write_png_folder(root / "digits" / split, images.images, images.labels, classes, images.pixel_max)
+    patches = fit_images(load_photo_patches(), 64, 3)
+    write_png_folder(root / "unlabelled", patches.images[:600], patches.labels[:600] * 0, ["photos"], patches.pixel_max)
+    accuracy = train_torchvision_on_digits("mobilenet_v3_small", 64, 3, root / "mnv3-digits.pt")
+    assert accuracy > 0.7, f"the fixture teacher itself is bad ({accuracy:.3f})"
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    return root
+
+
+def _user_run(project, *extra: str) -> list[str]:
+    return [
+        "run", "--json", "--workspace", "runs/mine",
+        "--set", f"dataset=folder:{project / 'digits'}", "--set", f"ood_pool=folder:{project / 'unlabelled'}",
+        "--set", "teacher=torchvision:mobilenet_v3_small", "--set", "image_size=64", *extra,
+    ]
+
+
+def test_a_users_model_on_a_png_folder_is_compressed_registered_and_traced_to_its_weights(user_project):
+    weights = user_project / "mnv3-digits.pt"
+    result = run_cli(_user_run(user_project, "--set", f"teacher_weights={weights}", "--set", "recover.steps=60"), cwd=user_project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    teacher, student = summary["teacher"], summary["student"]
+    assert teacher["top1"] > 0.7 and student["macs"] < 0.6 * teacher["macs"]
+    assert student["top1"] > teacher["top1"] - 0.15, "recovery should bring the pruned MobileNetV3 near its teacher"
+    mlflow.set_tracking_uri(f"sqlite:///{user_project / 'mlruns' / 'mlflow.db'}")
+    try:
+        run = mlflow.MlflowClient().get_run(summary["mlflow_run_id"])
+        assert run.data.tags["teacher"] == "torchvision:mobilenet_v3_small"
+        assert run.data.tags["teacher_weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def test_a_pickled_module_is_refused_before_any_work(user_project, tmp_path):
+    pickled = tmp_path / "whole-model.pt"
+    torch.save(torchvision.models.mobilenet_v3_small(num_classes=10), pickled)
+    project = tmp_path / "project"
+    project.mkdir()
+    result = run_cli(_user_run(user_project, "--set", f"teacher_weights={pickled}"), cwd=project)
+    assert result.returncode == 2
+    assert "torch.save(model.state_dict(), PATH)" in result.stderr and "Traceback" not in result.stderr
+    assert list(project.iterdir()) == [], "bad input must not write anything"

@@ -24,6 +24,7 @@ import tasks  # noqa: F401  (environment defaults before prefect is imported)
 from fsmc.errors import FsmcError
 from fsmc.preflight import check_inputs
 from fsmc.stages.workspace import new_run_folder
+from tasks.registry_teacher import fetch_registry_teacher
 from tasks.settings import check_tracking_reachable, tracking_errors
 from flows.cli_common import fail, load_cli_params
 from flows.deploy import deploy_app, serve
@@ -179,8 +180,10 @@ def run(
     _use_directories(data_dir, model_dir)
     try:
         params = _load(params_file, set_)
-        check_inputs(params)
         check_tracking_reachable()
+        if params.data.registry_teacher:  # the pure stages read the fetched checkpoint
+            fetch_registry_teacher(params.data.teacher)
+        check_inputs(params)
     except FsmcError as error:
         _fail(error)
     from flows.compress import LoggingFailed, compress_flow  # imports Prefect: only once the input is known good
@@ -237,6 +240,22 @@ def log_run(
     else:
         model = result["registered_model"]
         Console().print(f"logged {path} as MLflow run {result['mlflow_run_id']}; registered {model['name']} version {model['version']}")
+
+
+@app.command("pull-teacher")
+def pull_teacher(
+    uri: Annotated[str, typer.Argument(help="A model fsmc registered: models:/NAME/VERSION or models:/NAME@ALIAS.")],
+) -> None:
+    """Fetch a registered student's weights-only checkpoint as a teacher (for `dvc repro` with teacher=models:/...).
+
+    `fsmc run` does this itself before every run.
+    """
+    try:
+        check_tracking_reachable()
+        lineage = fetch_registry_teacher(uri)
+    except FsmcError as error:
+        _fail(error)
+    Console().print(f"fetched {uri}: {lineage['name']} version {lineage['version']} (run {lineage['run_id']}), sha256 {lineage['sha256'][:12]}")
 
 
 def _run_folder_of(target: str, scratch: Path) -> Path:

@@ -32,6 +32,12 @@ TORCHVISION_PREFIX = "torchvision:"
 TORCHVISION_TEACHERS = (
     "resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
 )
+# A model in the MLflow registry that fsmc registered: models:/NAME/VERSION or models:/NAME@ALIAS. `fsmc run`
+# fetches its fsmc checkpoint (weights only) before the pipeline; the pure stages then read that file.
+REGISTRY_PREFIX = "models:/"
+_REGISTRY_URI = re.compile(r"^models:/[^/@]+(/[0-9]+|@[A-Za-z0-9_\-]+)$")
+# An fsmc checkpoint (a student fsmc wrote, say) as the teacher of the next round: data.teacher_weights=PATH.
+CHECKPOINT_TEACHER = "checkpoint"
 IMAGENET_NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 # The OOD pool each dataset uses with ood_pool=auto; "folder:PATH" names a user's image folder.
 DEFAULT_OOD_POOLS = {"digits": "photo-patches", "cifar10": "tinyimagenet"}
@@ -97,6 +103,16 @@ class DataParams:
         return DEFAULT_OOD_POOLS[self.dataset] if self.ood_pool == "auto" else self.ood_pool
 
     @property
+    def user_teacher(self) -> bool:
+        """Whether the teacher is the user's (``torchvision:NAME``, ``checkpoint``, ``models:/...``), not the zoo's."""
+        return self.torchvision_arch is not None or self.teacher == CHECKPOINT_TEACHER or self.registry_teacher
+
+    @property
+    def registry_teacher(self) -> bool:
+        """Whether the teacher is an MLflow registry URI (``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``)."""
+        return self.teacher.startswith(REGISTRY_PREFIX)
+
+    @property
     def torchvision_arch(self) -> str | None:
         """The architecture of a ``torchvision:NAME`` teacher, else ``None``."""
         return self.teacher.removeprefix(TORCHVISION_PREFIX) if self.teacher.startswith(TORCHVISION_PREFIX) else None
@@ -115,7 +131,7 @@ class DataParams:
 def teachers_for(dataset: str) -> tuple[str, ...]:
     """Teachers valid for ``dataset``; a user's image folder gets a CNN trained here."""
     zoo = ("small-cnn",) if dataset.startswith("folder:") else TEACHERS.get(dataset, ())
-    return zoo + tuple(TORCHVISION_PREFIX + name for name in TORCHVISION_TEACHERS)
+    return zoo + (CHECKPOINT_TEACHER,) + tuple(TORCHVISION_PREFIX + name for name in TORCHVISION_TEACHERS)
 
 
 @dataclass(frozen=True)
@@ -367,16 +383,30 @@ def parse_budget(budget: str) -> tuple[str, float]:
 
 def _check_user_teacher(d: DataParams) -> None:
     """A torchvision teacher needs its weights file and a normalisation; resizing needs a sane size."""
-    if d.torchvision_arch is not None:
+    if d.registry_teacher:
+        _check(
+            bool(_REGISTRY_URI.match(d.teacher)),
+            f"data.teacher={d.teacher!r} is not a registry URI; write models:/NAME/VERSION or models:/NAME@ALIAS.",
+        )
+        _check(
+            not d.teacher_weights,
+            f"data.teacher_weights={d.teacher_weights!r} does not apply to a registry teacher ({d.teacher}): its "
+            "weights come from the registry. Remove teacher_weights.",
+        )
+    elif d.user_teacher:
         _check(
             bool(d.teacher_weights),
-            f"data.teacher={d.teacher!r} needs its trained weights: set data.teacher_weights=PATH to a file saved with "
-            "torch.save(model.state_dict(), PATH).",
+            f"data.teacher={d.teacher!r} needs its trained weights: set data.teacher_weights=PATH to "
+            + (
+                "an fsmc checkpoint (e.g. runs/<run>/recover/model.pt)."
+                if d.teacher == CHECKPOINT_TEACHER
+                else "a file saved with torch.save(model.state_dict(), PATH)."
+            ),
         )
     else:
         _check(
             not d.teacher_weights,
-            f"data.teacher_weights={d.teacher_weights!r} applies only to torchvision:NAME teachers; zoo teacher "
+            f"data.teacher_weights={d.teacher_weights!r} applies only to torchvision:NAME and checkpoint teachers; zoo teacher "
             f"{d.teacher!r} brings its own weights. Remove teacher_weights or name a torchvision teacher.",
         )
     if d.normalization != "imagenet":
@@ -431,8 +461,9 @@ def validate(params: Params) -> Params:
     )
     teachers = teachers_for(d.dataset)
     _check(
-        d.teacher in teachers,
-        f"data.teacher={d.teacher!r} does not exist for dataset {d.dataset!r}; valid teachers: {', '.join(teachers)}.",
+        d.teacher in teachers or d.registry_teacher,
+        f"data.teacher={d.teacher!r} does not exist for dataset {d.dataset!r}; valid teachers: {', '.join(teachers)}, "
+        "or a model fsmc registered in MLflow (models:/NAME/VERSION or models:/NAME@ALIAS).",
     )
     _check_user_teacher(d)
     _check(0 < d.test_fraction < 1, f"data.test_fraction={d.test_fraction} must lie strictly between 0 and 1.")

@@ -26,7 +26,7 @@ def check_inputs(params: Params) -> None:
             f"OOD pool {pool.name!r} has images of shape {pool.images.images.shape[1:]} but {dataset.name} has "
             f"{dataset.train.images.shape[1:]}; choose a pool of the same image size."
         )
-    if params.data.torchvision_arch is not None:  # weights, classes, channels and output shape, before any work
+    if params.data.user_teacher:  # weights, classes, channels and output shape, before any work
         load_user_teacher(params.data, dataset.classes, dataset.image_shape)
     entry = PRETRAINED.get(params.data.teacher)
     if entry is not None:

@@ -19,6 +19,7 @@ from fsmc.data.sources import load_dataset
 from fsmc.compress.quantization import is_quantized
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.stages.workspace import Workspace
+from tasks.registry_teacher import registry_lineage
 from tasks.settings import artifact_root, tracking_uri
 
 SUMMARY_METRICS = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "macs", "params")
@@ -112,6 +113,8 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     teacher_weights = read_json(ws.input_sources).get("teacher_weights") if ws.input_sources.is_file() else None
     if teacher_weights:
         tags |= {"teacher_weights": teacher_weights["file"], "teacher_weights_sha256": teacher_weights["sha256"]}
+    if params.data.registry_teacher and (lineage := registry_lineage(params.data.teacher)):
+        tags |= {"teacher_registered_model": lineage["name"], "teacher_model_version": lineage["version"]}
     experiment_id = _experiment_id(params.tracking.experiment)
     done = _already_logged(experiment_id, tags["fsmc.run_uid"], params.tracking.registered_model)
     if done is not None:

@@ -1,4 +1,5 @@
-"""A user's own classifier as the teacher: a torchvision architecture plus a state-dict file.
+"""A user's own classifier as the teacher: a torchvision architecture plus a state-dict file, or an
+fsmc checkpoint (a student fsmc registered, as the teacher of the next round).
 
 The weights are read with ``torch.load(weights_only=True)`` and their sha256 is
 recorded, so a run names exactly which file it compressed. Everything that can be
@@ -10,6 +11,7 @@ data's, and the model maps N x C x H x W images to N x classes logits.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +20,11 @@ from typing import Any
 import torch
 
 from fsmc.atomic import sha256_file
-from fsmc.config import DataParams
+from fsmc.compress.quantization import QUANTIZATION_TAG
+from fsmc.config import CHECKPOINT_TEACHER, DataParams
 from fsmc.errors import FsmcError
 from fsmc.models.normalized import NormalizedClassifier
+from fsmc.models.checkpoint import load_checkpoint
 from fsmc.models.registry import load_state_dict_checked
 from fsmc.models.zoo import build
 
@@ -59,22 +63,32 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: tuple[int, int, int]) -> UserTeacher:
-    """Load ``data.teacher`` (``torchvision:NAME``) with ``data.teacher_weights`` for a dataset of ``classes``.
+    """Load ``data.teacher`` (``torchvision:NAME`` or ``checkpoint``) from ``data.teacher_weights`` for ``classes``.
 
     Args:
         data: the data section (teacher, weights file, normalisation).
         classes: the dataset's class names, in label order.
         image_shape: (H, W, C) of the dataset's images as the teacher will see them.
     """
-    arch = data.torchvision_arch
-    if arch is None:
-        raise FsmcError(f"data.teacher={data.teacher!r} is not a user teacher (torchvision:NAME).")
+    if data.registry_teacher:
+        path = registry_teacher_file(data.teacher)
+        if not path.is_file():
+            raise FsmcError(
+                f"data.teacher={data.teacher!r} has not been fetched from the MLflow registry: `fsmc run` fetches it "
+                f"before the pipeline; for `dvc repro`, run `fsmc pull-teacher {data.teacher}` first."
+            )
+        return _from_checkpoint(path, data, classes, image_shape)
     path = Path(data.teacher_weights).expanduser()
     if not path.is_file():
         raise FsmcError(
             f"data.teacher_weights={data.teacher_weights!r} does not exist; pass the file your model's "
-            "state_dict() was saved to."
+            + ("fsmc checkpoint is in." if data.teacher == CHECKPOINT_TEACHER else "state_dict() was saved to.")
         )
+    if data.teacher == CHECKPOINT_TEACHER:
+        return _from_checkpoint(path, data, classes, image_shape)
+    arch = data.torchvision_arch
+    if arch is None:
+        raise FsmcError(f"data.teacher={data.teacher!r} is not a user teacher (torchvision:NAME or checkpoint).")
     height, width, channels = image_shape
     mean, std = data.teacher_normalization(channels)
     if len(mean) != channels:
@@ -101,6 +115,41 @@ def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: t
             f"set data.image_channels={expected} to convert the images."
         )
     load_state_dict_checked(net, state, f"data.teacher_weights={str(path)!r} ({arch})")
+    return _checked(model, spec, path, data, classes, image_shape)
+
+
+def _from_checkpoint(path: Path, data: DataParams, classes: tuple[str, ...], image_shape: tuple[int, int, int]) -> UserTeacher:
+    model, spec, meta = load_checkpoint(path)
+    if meta.get("quantization") == QUANTIZATION_TAG:
+        raise FsmcError(
+            f"The teacher in {path} is an int8 model: it cannot be pruned or distilled from further. "
+            "Use the float checkpoint it was converted from as the teacher."
+        )
+    return _checked(model, spec, path, data, classes, image_shape)
+
+
+def _checked(
+    model: NormalizedClassifier,
+    spec: dict[str, Any],
+    path: Path,
+    data: DataParams,
+    classes: tuple[str, ...],
+    image_shape: tuple[int, int, int],
+) -> UserTeacher:
+    """The teacher, once it is known to map the data's images to one logit per class."""
+    height, width, channels = image_shape
+    outputs = model.classifier.weight.shape[0]
+    if outputs != len(classes):
+        raise FsmcError(
+            f"The teacher in {path} has {outputs} classes but the data has {len(classes)} "
+            f"({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}); pass the dataset the model was "
+            "trained for, or the model trained for this dataset."
+        )
+    if len(spec["mean"]) != channels:
+        raise FsmcError(
+            f"The teacher in {path} takes {len(spec['mean'])}-channel images but the data has {channels}; "
+            f"set data.image_channels={len(spec['mean'])} to convert the images."
+        )
     model.eval()
     with torch.no_grad():
         logits = model(torch.zeros(2, channels, height, width))
@@ -111,3 +160,15 @@ def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: t
         )
     source = {"teacher": data.teacher, "weights": str(path.resolve()), "weights_sha256": sha256_file(path)}
     return UserTeacher(model, spec, source)
+
+
+def teacher_weights_file(data: DataParams) -> Path:
+    """The local file a user teacher's weights are read from (a registry teacher's fetched checkpoint)."""
+    return registry_teacher_file(data.teacher) if data.registry_teacher else Path(data.teacher_weights).expanduser()
+
+
+def registry_teacher_file(uri: str) -> Path:
+    """Where ``fsmc run`` puts the fsmc checkpoint of registry teacher ``uri`` (fetched fresh before each run)."""
+    from fsmc.cache import cache_dir
+
+    return cache_dir() / "registry-teachers" / f"{hashlib.sha256(uri.encode()).hexdigest()[:24]}.pt"

@@ -10,12 +10,11 @@ when the choice of inputs does.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fsmc.atomic import sha256_file, write_json
 from fsmc.config import Params
 from fsmc.data.checksums import KNOWN_DATA
 from fsmc.models.registry import PRETRAINED
+from fsmc.models.user_teacher import teacher_weights_file
 from fsmc.preflight import check_inputs
 from fsmc.stages.workspace import Workspace
 
@@ -34,8 +33,8 @@ def _teacher_weights(params: Params) -> dict | None:
     d = params.data
     if d.teacher in PRETRAINED:
         return {"file": PRETRAINED[d.teacher].file, "sha256": PRETRAINED[d.teacher].sha256}
-    if d.torchvision_arch is not None:  # a user's file: its bytes decide whether later stages can be reused
-        path = Path(d.teacher_weights).expanduser().resolve()
+    if d.user_teacher:  # a user's file: its bytes decide whether later stages can be reused
+        path = teacher_weights_file(d).resolve()
         return {"file": str(path), "sha256": sha256_file(path)}
     return None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from pathlib import Path
 
 import fsmc.data.embedded
 import fsmc.data.images
@@ -31,7 +30,7 @@ from fsmc.data.sources import load_dataset
 from fsmc.models.checkpoint import save_checkpoint
 from fsmc.atomic import sha256_file
 from fsmc.models.registry import PRETRAINED, load_pretrained
-from fsmc.models.user_teacher import load_user_teacher
+from fsmc.models.user_teacher import load_user_teacher, teacher_weights_file
 from fsmc.stages.workspace import Workspace
 from fsmc.teacher_outputs import images_key
 from fsmc.train.teacher import adapt_teacher, train_teacher
@@ -54,11 +53,11 @@ _RECIPE_CODE = [
 
 def _recipe(params: Params) -> dict:
     t, d = params.teacher, params.data
-    if d.torchvision_arch is not None:
+    if d.user_teacher:
         # The file's bytes, not its path, identify the teacher: a retrained file at the same path is another one.
         return {
             "torchvision": d.torchvision_arch,
-            "weights_sha256": sha256_file(Path(d.teacher_weights).expanduser()),
+            "weights_sha256": sha256_file(teacher_weights_file(d)),
             "normalization": d.normalization,
             "image_size": d.image_size,
             "image_channels": d.image_channels,
@@ -83,7 +82,7 @@ def run(params: Params, ws: Workspace) -> dict:
 
     def produce(tmp):
         meta = {"teacher": name, "recipe": recipe}
-        if params.data.torchvision_arch is not None:
+        if params.data.user_teacher:
             dataset = load_dataset(params.data)
             user = load_user_teacher(params.data, dataset.classes, dataset.image_shape)
             model, spec = user.model, user.spec
@@ -99,7 +98,7 @@ def run(params: Params, ws: Workspace) -> dict:
         save_checkpoint(tmp, model, spec, meta=meta)
 
     # A pretrained or user teacher used as is needs no cache entry of its own: loading is cheap.
-    if (name in PRETRAINED or params.data.torchvision_arch is not None) and not params.teacher.adapt_epochs:
+    if (name in PRETRAINED or params.data.user_teacher) and not params.teacher.adapt_epochs:
         atomic_write(ws.teacher_model, produce)
         return {"teacher": name, "recipe": recipe, "cache_key": None, "cache_hit": False}
     key = cache_key(recipe, _RECIPE_CODE)

@@ -96,6 +96,21 @@ def test_the_teachers_weights_and_source_are_recorded(resnet18_weights, tmp_path
         assert torch.allclose(teacher(images), reference((images - mean) / std), atol=1e-5)
 
 
+def test_a_student_fsmc_wrote_is_the_teacher_of_the_next_round(tmp_path):
+    first = _run_pipeline(tmp_path / "round1", ["recover.steps=60"])
+    student_file = Workspace(tmp_path / "round1").student_model
+    second = _run_pipeline(tmp_path / "round2", ["teacher=checkpoint", f"teacher_weights={student_file}", "recover.steps=60"])
+    # the same model on the same test split: the first round's student is exactly the second round's teacher
+    assert second["teacher"]["per_class"] == first["student"]["per_class"]
+    assert second["student"]["macs"] < 0.6 * first["student"]["macs"]
+    quantized = _run_pipeline(tmp_path / "int8", ["scheme=int8-ptq", "method=none", "oe=false"])
+    assert quantized["student"]["bytes"] > 0
+    int8_file = Workspace(tmp_path / "int8").student_model
+    data = load_params(REPO / "params.yaml", ["teacher=checkpoint", f"teacher_weights={int8_file}"]).data
+    with pytest.raises(FsmcError, match=r"is an int8 model: it cannot be pruned"):
+        load_user_teacher(data, CLASSES, (8, 8, 1))
+
+
 def _params(weights, *extra: str):
     return load_params(REPO / "params.yaml", ["teacher=torchvision:resnet18", f"teacher_weights={weights}", *DIGITS_RGB32, *extra]).data
 
@@ -136,9 +151,12 @@ def test_grey_images_for_an_rgb_teacher_say_which_setting_converts_them(tmp_path
     [
         (["teacher=torchvision:resnet18"], r"needs its trained weights: set data.teacher_weights"),
         (["teacher=torchvision:vgg11", "teacher_weights=x.pt"], r"does not exist for dataset 'digits'"),
-        (["teacher_weights=x.pt"], r"applies only to torchvision:NAME teachers"),
+        (["teacher_weights=x.pt"], r"applies only to torchvision:NAME and checkpoint teachers"),
         (["teacher=torchvision:resnet18", "teacher_weights=x.pt", "normalization=0.5,0.5"], r"normalization='0.5,0.5' is not valid"),
         (["image_size=4"], r"image_size=4 must be 0"),
+        (["teacher=models:/fsmc-student"], r"is not a registry URI; write models:/NAME/VERSION"),
+        (["teacher=models:/fsmc-student/1", "teacher_weights=x.pt"], r"does not apply to a registry teacher"),
+        (["teacher=checkpoint"], r"needs its trained weights: set data.teacher_weights=PATH to an fsmc checkpoint"),
         (["image_channels=2"], r"image_channels=2 must be 0"),
     ],
 )

@@ -122,9 +122,9 @@ def benchmark(
         fail(error)
     workers = workers or min(cores, len(grid.cells))
     from flows.benchmark import benchmark_flow, dask_task_runner
-    from flows.cli import _hide_user_errors_in_prefect_logs
+    from flows.prefect_logs import hide_user_errors_in_prefect_logs
 
-    _hide_user_errors_in_prefect_logs()
+    hide_user_errors_in_prefect_logs()
     # Workers busy in torch take a few seconds to stop; the nanny's "killing" warning says nothing useful.
     logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
     share_prefect_api_with_workers()

@@ -8,7 +8,6 @@ class. Bad input exits with code 2 and a one-paragraph message.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import sys
@@ -25,8 +24,9 @@ from fsmc.errors import FsmcError
 from fsmc.preflight import check_inputs
 from fsmc.stages.workspace import new_run_folder
 from tasks.registry_teacher import fetch_registry_teacher
-from tasks.settings import check_tracking_reachable, tracking_errors
+from tasks.settings import check_tracking_reachable
 from flows.cli_common import fail, load_cli_params
+from flows.prefect_logs import hide_user_errors_in_prefect_logs
 from flows.deploy import deploy_app, serve
 from flows.benchmark_cli import benchmark
 from flows.servers import server_app, ui
@@ -38,6 +38,8 @@ app.command()(serve)
 app.command()(benchmark)
 app.add_typer(server_app, name="server")
 app.add_typer(deploy_app, name="deploy")
+# `fsmc --help` lists commands as a user meets them: run first, the servers last.
+_COMMAND_ORDER = ("run", "methods", "params", "benchmark", "export", "ui", "log-run", "pull-teacher", "serve")
 
 
 _fail = fail
@@ -52,50 +54,6 @@ def _use_directories(data_dir: Path | None, model_dir: Path | None) -> None:
         if not value.is_dir():
             _fail(FsmcError(f"{option} {value} is not a directory; give the folder that holds the files."))
         os.environ[variable] = str(value.resolve())
-
-
-# Tasks that talk to the tracking server: their failures are the server's, not bugs, so a retry
-# is logged as one line and the CLI's closing paragraph says what to do.
-_TRACKING_TASKS = ("log_to_mlflow", "measure_speedup", "promotion_gate")
-
-
-class _HideUserErrors(logging.Filter):
-    """Drop Prefect's failure records for :class:`FsmcError`: the CLI prints those as one paragraph.
-
-    Failures of the tracking tasks lose their traceback (one line each). Any other
-    exception (a bug) keeps its full traceback in Prefect's log.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        message = record.getMessage()
-        from_tracking_task = any(name in message or name in getattr(record, "task_run_name", "") for name in _TRACKING_TASKS)
-        if from_tracking_task and (error is None or isinstance(error, tracking_errors())):
-            first_line = message.splitlines()[0] if message else ""
-            record.msg, record.args, record.exc_info, record.exc_text = first_line, None, None, None
-            return True
-        if isinstance(error, FsmcError):
-            return False
-        # "Finished in state Failed('... encountered an exception FsmcError: ...')" carries no exc_info.
-        return not any(f"exception {name}:" in message for name in _user_error_names())
-
-
-def _user_error_names() -> set[str]:
-    pending, names = [FsmcError], set()
-    while pending:
-        cls = pending.pop()
-        names.add(cls.__name__)
-        pending.extend(cls.__subclasses__())
-    return names
-
-
-def _hide_user_errors_in_prefect_logs() -> None:
-    user_errors = _HideUserErrors()
-    for name in ["prefect", *[n for n in logging.root.manager.loggerDict if n.startswith("prefect")]]:
-        logger = logging.getLogger(name)
-        logger.addFilter(user_errors)
-        for handler in logger.handlers:
-            handler.addFilter(user_errors)
 
 
 def _percent(value: float) -> str:
@@ -188,7 +146,7 @@ def run(
         _fail(error)
     from flows.compress import LoggingFailed, compress_flow  # imports Prefect: only once the input is known good
 
-    _hide_user_errors_in_prefect_logs()
+    hide_user_errors_in_prefect_logs()
 
     target = workspace or new_run_folder()
     existed = target.exists()
@@ -230,7 +188,7 @@ def log_run(
         _fail(error)
     from flows.compress import LoggingFailed, log_run_flow
 
-    _hide_user_errors_in_prefect_logs()
+    hide_user_errors_in_prefect_logs()
     try:
         result = log_run_flow(workspace=str(path))
     except (LoggingFailed, FsmcError) as error:
@@ -410,3 +368,10 @@ def params(
 
 if __name__ == "__main__":
     app()
+
+
+def _command_name(command: typer.models.CommandInfo) -> str:
+    return command.name or command.callback.__name__.replace("_", "-")
+
+
+app.registered_commands.sort(key=lambda command: _COMMAND_ORDER.index(_command_name(command)))

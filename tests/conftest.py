@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +80,15 @@ def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeo
     return subprocess.run(
         [str(fsmc), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**inherited, **(env or {})}
     )
+
+
+def last_json(stdout: str) -> dict:
+    """The JSON object a ``--json`` command prints on its last line."""
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a server the test starts and stops)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,10 @@ import mlflow
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, free_port, last_json, run_cli
 
 pytestmark = pytest.mark.integration
 SMOKE = ["benchmark", "--preset", "smoke", "--workers", "2"]
-
-
-def _last_json(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def _screenshot(page: Path, png: Path) -> np.ndarray:
@@ -67,12 +62,12 @@ def test_smoke_benchmark_resumes_after_a_kill_logs_nested_runs_and_renders_its_r
 
     resumed = run_cli([*SMOKE, "--json"], cwd=project)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    first = _last_json(resumed.stdout)
+    first = last_json(resumed.stdout)
     assert first["cells"] == 8 and 1 <= first["reused_cells"] < 8  # what finished before the kill was kept
 
     again = run_cli([*SMOKE, "--json"], cwd=project)
     assert again.returncode == 0, again.stderr[-3000:]
-    second = _last_json(again.stdout)
+    second = last_json(again.stdout)
     assert second["reused_cells"] == 8
     measured = ("latency_ms", "speedup", "wall_s")  # timings differ run to run; accuracy must not
     strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith(measured)} for r in rows]  # noqa: E731
@@ -110,19 +105,13 @@ def test_smoke_benchmark_resumes_after_a_kill_logs_nested_runs_and_renders_its_r
     assert pixels[..., :3].std() > 0.05  # tables and figures, not a blank page
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_bad_benchmark_input_is_named_within_seconds_and_writes_nothing(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     unknown = run_cli(["benchmark", "--preset", "papers"], cwd=tmp_path)
     assert unknown.returncode == 2 and "Valid presets: smoke" in unknown.stderr
 
     started = time.monotonic()
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     nobody = run_cli(["benchmark", "--preset", "smoke", "--dask-address", address], cwd=tmp_path)
     assert nobody.returncode == 2 and address in nobody.stderr.replace("\n", " ")
     assert time.monotonic() - started < 60

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -14,7 +13,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, last_json, run_cli
 
 pytestmark = pytest.mark.integration
 FAST = ["--set", "teacher.epochs=15"]
@@ -44,10 +43,6 @@ def _compress_is_cached(folder: Path) -> bool:
     return any(entry.read_bytes() == summary.read_bytes() for entry in stored.glob("*/compress_summary"))
 
 
-def _last_json(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
-
-
 @pytest.fixture()
 def project(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
@@ -73,7 +68,7 @@ def test_a_run_killed_during_recovery_resumes_from_its_finished_stages(project):
 
     resumed = run_cli(["run", "--json", "--workspace", "runs/crashed", *params], cwd=project)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    result = _last_json(resumed.stdout)
+    result = last_json(resumed.stdout)
     assert result["stages_reused"] == BEFORE_RECOVERY  # recovery and evaluation ran again, the rest was reused
     assert (folder / "recover" / "model.pt").is_file() and (folder / "evaluate" / "metrics.json").is_file()
     assert not _leftovers(project, Path(os.environ["FSMC_CACHE_DIR"]))
@@ -97,7 +92,7 @@ def test_two_runs_at_once_on_one_repo_corrupt_nothing(project):
     outputs = [run.communicate(timeout=900) for run in runs]
     for run, (_, stderr) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, stderr[-3000:]
-    first, second = (_last_json(stdout) for stdout, _ in outputs)
+    first, second = (last_json(stdout) for stdout, _ in outputs)
 
     for name in ("few_shot/manifest.csv", "ood/manifest.csv", "validate/report.json", "evaluate/metrics.json"):
         assert (project / "runs/at-once-0" / name).read_bytes() == (project / "runs/at-once-1" / name).read_bytes(), name
@@ -108,7 +103,7 @@ def test_two_runs_at_once_on_one_repo_corrupt_nothing(project):
     # The cache entries both wrote are whole: a third run reuses every stage and gets the same student.
     third = run_cli(["run", "--json", "--workspace", "runs/after", *params[:-1]], cwd=project)
     assert third.returncode == 0, third.stderr[-3000:]
-    after = _last_json(third.stdout)
+    after = last_json(third.stdout)
     assert after["stages_reused"] == [*BEFORE_RECOVERY, "recover", "evaluate"]
     assert after["student"] == first["student"]
     assert after["registered_model"]["version"] == "3"

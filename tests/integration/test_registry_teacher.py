@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import mlflow
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, last_json, run_cli
 
 pytestmark = pytest.mark.integration
 
 SHORT = ["--set", "recover.steps=60"]
 
 
-def _last_json(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
-
-
 def test_a_registered_student_is_compressed_again_with_its_lineage(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     first = run_cli(["run", "--json", *SHORT], cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    round1 = _last_json(first.stdout)
+    round1 = last_json(first.stdout)
     uri = f"models:/{round1['registered_model']['name']}/{round1['registered_model']['version']}"
 
     second = run_cli(["run", "--json", "--set", f"teacher={uri}", *SHORT], cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
-    round2 = _last_json(second.stdout)
+    round2 = last_json(second.stdout)
     # the registered student, fetched as fsmc's weights-only checkpoint, is exactly the new teacher
     assert round2["teacher"]["per_class"] == round1["student"]["per_class"]
     assert round2["student"]["macs"] < 0.6 * round1["student"]["macs"]

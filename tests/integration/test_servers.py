@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, free_port, run_cli
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_for(url: str, timeout: float = 120) -> str:
@@ -54,7 +47,7 @@ def _stop(process: subprocess.Popen) -> str:
 
 def test_ui_serves_the_project_store_and_a_run_logs_through_it(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    port = _free_port()
+    port = free_port()
     server = _start(["ui", "--port", str(port)], tmp_path)
     try:
         assert _wait_for(f"http://127.0.0.1:{port}/health").strip() == "OK"
@@ -79,7 +72,7 @@ def test_ui_serves_the_project_store_and_a_run_logs_through_it(tmp_path):
 
 
 def test_prefect_server_starts_on_loopback_and_stops(tmp_path):
-    port = _free_port()
+    port = free_port()
     server = _start(["server", "start", "--port", str(port)], tmp_path)
     try:
         assert _wait_for(f"http://127.0.0.1:{port}/api/health").strip() == "true"
@@ -90,7 +83,7 @@ def test_prefect_server_starts_on_loopback_and_stops(tmp_path):
 
 
 def test_a_non_loopback_host_is_warned_about(tmp_path):
-    port = _free_port()
+    port = free_port()
     server = _start(["ui", "--host", "0.0.0.0", "--port", str(port)], tmp_path)
     try:
         _wait_for(f"http://127.0.0.1:{port}/health")
@@ -109,7 +102,7 @@ def test_served_deployment_has_the_cron_schedule_and_runs_through_the_api(tmp_pa
     import mlflow
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     server = _start(["server", "start", "--port", str(port)], tmp_path)
     served = None
@@ -154,7 +147,7 @@ def test_deploy_run_without_a_server_says_how_to_start_one(tmp_path):
 
 
 def test_an_unreachable_tracking_server_is_named_before_any_work(tmp_path):
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     result = run_cli(["run"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
     assert result.returncode == 2
     assert uri in result.stderr and "does not answer" in result.stderr and "Traceback" not in result.stderr
@@ -163,7 +156,7 @@ def test_an_unreachable_tracking_server_is_named_before_any_work(tmp_path):
 
 def test_a_server_lost_mid_run_keeps_the_outputs_and_log_run_logs_them_later(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    port = _free_port()
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server = _start(["ui", "--port", str(port)], tmp_path)
     try:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test repro install clean browser
+.PHONY: run test test-fast repro install clean browser
 
 # Create the venv and install pinned dependencies (pip takes torch from the machine's local wheels).
 $(STAMP): pyproject.toml constraints.txt
@@ -27,6 +27,10 @@ browser:
 # The whole test suite.
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# The edit loop: unit and model tests without servers or minutes-long training (CI runs `make test`).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration and not slow"
 
 # Reproduce the DVC pipeline into data/ (stages call the same workers as the flow).
 repro: $(STAMP)

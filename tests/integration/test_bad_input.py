@@ -6,6 +6,8 @@ import pytest
 
 from tests.conftest import run_cli
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.parametrize(
     ("override", "named"),

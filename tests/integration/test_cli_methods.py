@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import re
 
 from tests.conftest import run_cli
+
+pytestmark = pytest.mark.integration
 
 
 def test_methods_lists_every_recovery_method_and_the_plug_in(tmp_path):

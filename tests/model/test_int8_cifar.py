@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 
 from fsmc.compress.quantization import runs_int8_kernels
 from fsmc.data.images import to_tensor
@@ -11,6 +12,8 @@ from fsmc.models.checkpoint import load_checkpoint
 from fsmc.runtime import predict_logits
 from fsmc.stages import STAGES, evaluate
 from fsmc.stages.workspace import Workspace
+
+pytestmark = pytest.mark.slow
 
 
 def test_int8_ptq_resnet_is_smaller_runs_int8_and_agrees_with_fp32(cifar_params, tmp_path):

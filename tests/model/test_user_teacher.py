@@ -70,6 +70,7 @@ def _run_pipeline(tmp_path, overrides: list[str]) -> dict:
     return json.loads(ws.metrics.read_text())
 
 
+@pytest.mark.slow
 def test_every_method_recovers_a_pruned_torchvision_teacher(resnet18_weights, tmp_path):
     user = [f"teacher=torchvision:resnet18", f"teacher_weights={resnet18_weights}", *DIGITS_RGB32, "recover.steps=60"]
     unrecovered = _run_pipeline(tmp_path / "none", [*user, "method=none", "oe=false"])
@@ -80,6 +81,7 @@ def test_every_method_recovers_a_pruned_torchvision_teacher(resnet18_weights, tm
             assert metrics["student"]["top1"] > unrecovered["student"]["top1"] + 0.2, (method, oe)
 
 
+@pytest.mark.slow
 def test_the_teachers_weights_and_source_are_recorded(resnet18_weights, tmp_path):
     params = load_params(REPO / "params.yaml", ["teacher=torchvision:resnet18", f"teacher_weights={resnet18_weights}", *DIGITS_RGB32])
     ws = Workspace(tmp_path)

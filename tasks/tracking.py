@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from fsmc.models.checkpoint import load_checkpoint
 from fsmc.stages.workspace import Workspace
 from tasks.registry_teacher import registry_lineage
 from tasks.settings import artifact_root, tracking_uri
+
+# "Creating initial MLflow database tables..." on every new project store: plumbing, not news to a user.
+for _plumbing in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+    logging.getLogger(_plumbing).setLevel(logging.WARNING)
 
 SUMMARY_METRICS = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "macs", "params")
 

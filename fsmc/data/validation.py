@@ -35,8 +35,10 @@ def _context():
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        # GX logs an INFO line per ephemeral context; not news to a pipeline user.
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        # GX logs an INFO line per ephemeral context; not news to a pipeline user. Its modules set their
+        # own loggers' levels on import, so quieting the parent alone is not enough.
+        for name in ["great_expectations", *[n for n in logging.root.manager.loggerDict if n.startswith("great_expectations.")]]:
+            logging.getLogger(name).setLevel(logging.WARNING)
         _gx_context = gx.get_context(mode="ephemeral")
         # The per-validation "Calculating Metrics" bars would drown the pipeline's own output.
         _gx_context.variables.progress_bars = ProgressBarsConfig(globally=False)

@@ -17,6 +17,7 @@ from fsmc.run_folder import seal, verify
 from fsmc.stages.workspace import Workspace, new_run_folder
 from fsmc.stages import CACHED_PIPELINE
 from tasks.stages import STAGE_TASKS, record_inputs_task
+from tasks.prefect_artifacts import publish_run_artifacts
 from tasks.promotion import mark_rolled_back, promote_task, speedup_task
 from tasks.settings import tracking_errors, tracking_uri
 from tasks.tracking import log_run_task
@@ -101,6 +102,7 @@ def compress_flow(params: dict[str, dict[str, Any]], workspace: str = "", reuse:
     record = {"wall_seconds": round(wall_seconds, 3), "run_uid": run_uid, "stages_reused": reused, "outputs": seal(ws)}
     write_json(ws.run_record, record)
     registered, promotion = register_and_promote(p, ws, wall_seconds)
+    publish_run_artifacts(evaluation, registered, registered["experiment_id"], f"{p.compress.scheme} + {p.recover.label}")
     return {
         "teacher": {k: evaluation["teacher"][k] for k in REPORTED},
         "student": {k: evaluation["student"][k] for k in (*REPORTED, "per_class_gap", "top1_gap", "worst_class_gap")},

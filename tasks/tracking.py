@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
+import warnings
 from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import torch
+from mlflow.entities import Metric
 from mlflow.models import infer_signature
 from prefect import task
 
@@ -72,9 +76,54 @@ def _already_logged(experiment_id: str, run_uid: str, model_name: str) -> dict |
         versions = client.search_model_versions(f"run_id='{previous.info.run_id}'")
         if previous.info.status == "FINISHED" and versions:
             version = max(versions, key=lambda v: int(v.version))
-            return {"run_id": previous.info.run_id, "name": model_name, "version": str(version.version)}
+            return {"run_id": previous.info.run_id, "name": model_name, "version": str(version.version), "experiment_id": experiment_id}
         client.delete_run(previous.info.run_id)
     return None
+
+
+def _run_name(params: Params) -> str:
+    """What the run did, readable in the runs list: dataset, teacher, scheme, method."""
+    return f"{params.data.dataset} {params.data.teacher} {params.compress.scheme} {params.recover.label}"
+
+
+def _description(params: Params, evaluation: dict) -> str:
+    """A reviewer's summary (Markdown) for the run and the registered version: no artifact needs opening."""
+    teacher, student = evaluation["teacher"], evaluation["student"]
+    minority = ", ".join(evaluation["minority_class_names"])
+    return (
+        f"**{params.data.teacher}** on **{params.data.dataset}** compressed by **{params.compress.scheme}** "
+        f"(ratio {params.compress.ratio}) and recovered by **{params.recover.label}** from "
+        f"{sum(evaluation['few_shot_counts'])} shots (k_max {params.sample_few_shot.k_max}, "
+        f"rho {params.sample_few_shot.imbalance_ratio}).\n\n"
+        f"| | teacher | student | gap |\n|---|---|---|---|\n"
+        f"| top-1 % | {100 * teacher['top1']:.2f} | {100 * student['top1']:.2f} | {100 * student['top1_gap']:+.2f} |\n"
+        f"| worst class % | {100 * teacher['worst_class_acc']:.2f} | {100 * student['worst_class_acc']:.2f} | "
+        f"{100 * student['worst_class_gap']:+.2f} |\n"
+        f"| minority ({minority}) % | {100 * teacher['minority_acc']:.2f} | {100 * student['minority_acc']:.2f} | "
+        f"{100 * (student['minority_acc'] - teacher['minority_acc']):+.2f} |\n"
+        f"| MACs | {teacher['macs']:,} | {student['macs']:,} | x{student['macs'] / teacher['macs']:.3f} |\n"
+    )
+
+
+def _log_dataset_inputs(ws: Workspace) -> None:
+    """The few-shot and OOD manifests as the run's dataset inputs (name, digest, source) in MLflow's view."""
+    for name, path, context in (("few_shot", ws.few_shot_manifest, "training"), ("ood", ws.ood_manifest, "ood")):
+        frame = pd.read_csv(path)
+        with warnings.catch_warnings():
+            # MLflow muses about the source's kind and integer columns: neither concerns a manifest.
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = mlflow.data.from_pandas(frame, source=str(path.resolve()), name=name)
+            mlflow.log_input(dataset, context=context)
+
+
+def _log_recovery_curves(client: mlflow.MlflowClient, run_id: str, ws: Workspace) -> None:
+    """Recovery's training loss (and held-out loss, with early stopping) as step metrics: the run's charts."""
+    summary = read_json(ws.recover_summary) if ws.recover_summary.is_file() else {}
+    now = int(1000 * time.time())
+    points = [Metric("recovery_loss", value, now, step) for step, value in summary.get("loss_curve", [])]
+    points += [Metric("recovery_holdout_loss", value, now, step) for step, value in summary.get("holdout_curve", [])]
+    for start in range(0, len(points), 1000):  # MLflow takes at most 1000 metrics per batch
+        client.log_batch(run_id, metrics=points[start : start + 1000])
 
 
 def _metrics(evaluation: dict) -> dict[str, float]:
@@ -95,7 +144,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     """Log the finished pipeline in ``ws`` as one MLflow run and register its student.
 
     Returns:
-        ``{"run_id", "name", "version"}`` of the run and the registered model version.
+        ``{"run_id", "name", "version", "experiment_id"}`` of the run and the registered model version.
     """
     mlflow.set_tracking_uri(tracking_uri())
     evaluation = read_json(ws.metrics)
@@ -125,28 +174,48 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     if done is not None:
         _tag_version(done["name"], done["version"], tags)  # an attempt may have died before its tags
         return done
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        mlflow.set_tags(tags)
+    description = _description(params, evaluation)
+    # The run spans the pipeline (it is created when logging starts, after the work): its start is the flow's.
+    client = mlflow.MlflowClient()
+    created = client.create_run(
+        experiment_id,
+        start_time=int(1000 * (time.time() - wall_seconds)),
+        tags={**tags, "mlflow.note.content": description},
+        run_name=_run_name(params),
+    )
+    with mlflow.start_run(run_id=created.info.run_id) as run:
         mlflow.log_params(params.flat())
         mlflow.log_metrics({**_metrics(evaluation), "wall_seconds": wall_seconds})
+        _log_dataset_inputs(ws)
+        _log_recovery_curves(client, run.info.run_id, ws)
         mlflow.log_artifacts(str(ws.root), artifact_path="pipeline")
+        requirements = [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
         if is_quantized(student):
-            # An int8 FX graph does not pickle; TorchScript keeps its int8 kernels and needs no fsmc code.
-            student = torch.jit.trace(student, example)
-        info = mlflow.pytorch.log_model(
-            student,
-            name="student",
-            signature=signature,
-            # Pickle keeps the class (input in [0, 1], normalisation inside); the fsmc code travels with
-            # the model so loading needs no fsmc install. Explicit requirements skip a slow inference.
-            serialization_format="pickle",  # (ignored for TorchScript models)
-            code_paths=[str(Path(fsmc.__file__).parent)],
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"],
-            registered_model_name=params.tracking.registered_model,
-        )
+            # int8 FX graphs neither pickle nor torch.export: TorchScript keeps the int8 kernels, and loading
+            # it runs no Python pickle (README: "What is registered").
+            info = mlflow.pytorch.log_model(
+                torch.jit.trace(student, example),
+                name="student",
+                signature=signature,
+                pip_requirements=requirements,
+                registered_model_name=params.tracking.registered_model,
+            )
+        else:
+            # pt2 (torch.export): a graph, not a pickle, so loading it from a shared registry runs no code.
+            # Input in [0, 1] with the normalisation inside, any batch size (the example's batch is dynamic).
+            info = mlflow.pytorch.log_model(
+                student,
+                name="student",
+                signature=signature,
+                input_example=example.numpy(),
+                serialization_format="pt2",
+                pip_requirements=requirements,
+                registered_model_name=params.tracking.registered_model,
+            )
     version = str(info.registered_model_version)
     _tag_version(params.tracking.registered_model, version, tags)
-    return {"run_id": run.info.run_id, "name": params.tracking.registered_model, "version": version}
+    client.update_model_version(params.tracking.registered_model, version, description=description)
+    return {"run_id": run.info.run_id, "name": params.tracking.registered_model, "version": version, "experiment_id": experiment_id}
 
 
 @task(name="log_to_mlflow", retries=2, retry_delay_seconds=[2, 10])

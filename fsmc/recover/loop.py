@@ -113,6 +113,7 @@ class RecoveryReport:
     ood_label_distribution: list[float] = field(default_factory=list)
     class_weights: list[float] = field(default_factory=list)
     holdout_curve: list[tuple[int, float]] = field(default_factory=list)
+    loss_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, mean training loss since the last point)
     precision: str = "fp32"
     notes: list[str] = field(default_factory=list)
 
@@ -290,6 +291,7 @@ def train(
         report.ood_label_distribution = [round(v, 6) for v in ood_distribution.tolist()]
         report.class_weights = [round(v, 6) for v in weights.cpu().tolist()]
     best_loss, best_state, checks_without_gain = float("inf"), None, 0
+    window: list[float] = []  # training losses since the last point of the loss curve
     progress = tqdm(range(1, params.steps + 1), desc=f"recover ({params.label})", unit="step", leave=False, disable=None)
     for step in progress:
         student.train()
@@ -320,7 +322,12 @@ def train(
         optimizer.step()
         scheduler.step()
         report.steps_run = step
-        progress.set_postfix(loss=f"{loss.item():.3f}")
+        step_loss = loss.item()
+        progress.set_postfix(loss=f"{step_loss:.3f}")
+        window.append(step_loss)
+        if step % _LOSS_CURVE_EVERY == 0 or step == params.steps:
+            report.loss_curve.append((step, round(sum(window) / len(window), 6)))
+            window.clear()
 
         if holdout_signal != "none" and (step % params.eval_every == 0 or step == params.steps):
             holdout_loss = _holdout_loss(student, holdout_images, holdout_target, holdout_signal, data.num_classes, params.temperature)
@@ -339,6 +346,9 @@ def train(
         module.momentum = momentum
     return student.cpu().to(memory_format=torch.contiguous_format).eval(), report
 
+
+# Steps per point of the training-loss curve (MLflow step metric "recovery_loss").
+_LOSS_CURVE_EVERY = 10
 
 # BatchNorm momentum recovery trains with at least: a few hundred steps must move the running statistics.
 _MIN_BN_MOMENTUM = 0.1

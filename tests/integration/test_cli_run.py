@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -71,8 +72,37 @@ def test_registered_model_comes_back_from_the_registry_and_predicts(first_run, p
     artifacts = {a.path for a in client.list_artifacts(first_run["mlflow_run_id"], "pipeline/evaluate")}
     assert "pipeline/evaluate/per_class.png" in artifacts
 
+    # What MLflow's run page shows: a name that says what ran, a span covering the pipeline, the manifests as
+    # dataset inputs, the recovery loss as a chart, and a description on the run and on the registered version.
+    assert run.info.run_name == "digits digits-cnn channel mir+oe"
+    assert run.info.end_time - run.info.start_time >= 1000 * first_run["wall_seconds"] - 1
+    assert {(d.dataset.name, d.tags[0].value) for d in run.inputs.dataset_inputs} == {("few_shot", "training"), ("ood", "ood")}
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "recovery_loss")]
+    assert steps == list(range(10, 121, 10))  # FAST: 120 steps, a point every 10
+    for text in (run.data.tags["mlflow.note.content"], registered.description):
+        assert "| top-1 % | " in text and "mir+oe" in text
+
     # One load and one forward pass on images in [0, 1] is all a user needs.
     assert _registered_model_accuracy(name, version) == pytest.approx(first_run["student"]["top1"])
+
+
+async def _prefect_artifacts() -> list:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return await client.read_artifacts()
+
+
+def test_the_flow_run_shows_its_result_and_mlflow_run_in_prefect(first_run):
+    artifacts = asyncio.run(_prefect_artifacts())
+    links = [a for a in artifacts if a.key == "mlflow-run" and first_run["mlflow_run_id"] in str(a.data)]
+    assert len(links) == 1 and links[0].flow_run_id is not None
+    assert f"/runs/{first_run['mlflow_run_id']}" in str(links[0].data)
+    tables = [a for a in artifacts if a.key == "per-class-accuracy" and a.flow_run_id == links[0].flow_run_id]
+    rows = json.loads(tables[0].data)
+    assert [row["class"].rstrip(" *") for row in rows] == [*first_run["classes"], "top-1"]
+    assert rows[-1]["student %"] == round(100 * first_run["student"]["top1"], 2)
+    assert [row["shots"] for row in rows[:-1]] == first_run["few_shot_counts"]
 
 
 def test_same_params_and_seed_give_identical_manifests_and_metrics(first_run, project):

@@ -12,7 +12,7 @@ from pathlib import Path
 from fsmc.config import load_params
 from fsmc.data.sources import _cifar10, _tinyimagenet, load_dataset, load_ood_pool
 from fsmc.stages import curate_ood, sample_few_shot
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 def main() -> None:

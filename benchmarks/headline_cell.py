@@ -47,7 +47,7 @@ from fsmc.recover.methods.mir import features_and_logits, replace_head
 from fsmc.stage_cache import run_stage
 from fsmc.stages import CACHED_PIPELINE, STAGES
 from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -39,7 +39,7 @@ from fsmc.recover.losses import distillation_loss
 from fsmc.recover.methods.base import kd_objective
 from fsmc.stages import STAGES
 from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
 
 REPO = Path(__file__).resolve().parents[1]

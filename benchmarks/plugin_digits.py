@@ -25,7 +25,7 @@ from fsmc.data.sources import load_dataset
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.runtime import predict_logits
 from fsmc.stages import compress, curate_ood, recover, sample_few_shot, teacher
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -37,15 +37,12 @@ p.add_argument("--gce", type=float, default=0.0)
 a = p.parse_args()
 torch.set_num_threads(2)
 
-from fsmc.benchmark.grid import expand
-from fsmc.benchmark.presets import get_preset
 from fsmc.data.images import to_tensor
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.stage_cache import run_stage
 from fsmc.stages import CACHED_PIPELINE, STAGES
 from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.stages.workspace import Workspace
-from fsmc.data.sources import load_dataset
+from fsmc.workspace import Workspace
 
 t0 = time.perf_counter()
 

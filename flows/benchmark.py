@@ -29,7 +29,7 @@ from fsmc.benchmark.report import write_report
 from fsmc.benchmark.results import summarize, teachers, with_gaps, write_results
 from fsmc.config import Params
 from fsmc.recover.methods import METHODS
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 from tasks.benchmark_tracking import log_benchmark, start_benchmark_run
 
 

@@ -22,7 +22,7 @@ import tasks  # noqa: F401  (environment defaults before prefect is imported)
 
 from fsmc.errors import FsmcError
 from fsmc.preflight import check_inputs
-from fsmc.stages.workspace import new_run_folder
+from fsmc.workspace import new_run_folder
 from tasks.registry_teacher import fetch_registry_teacher
 from tasks.settings import check_tracking_reachable
 from flows.cli_common import fail, load_cli_params
@@ -175,7 +175,7 @@ def log_run(
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Folder of pretrained weights.")] = None,
 ) -> None:
     """Log, register and gate a finished run folder, e.g. after the tracking server was unreachable."""
-    from fsmc.stages.workspace import Workspace
+    from fsmc.workspace import Workspace
 
     _use_directories(data_dir, model_dir)
     ws = Workspace(path)
@@ -274,8 +274,8 @@ def export(
     from fsmc.export import export_onnx
     from fsmc.models.checkpoint import load_checkpoint
     from fsmc.run_folder import inside, verify
-    from fsmc.stages.evaluate import stratified_subset
-    from fsmc.stages.workspace import Workspace
+    from fsmc.evaluation import stratified_subset
+    from fsmc.workspace import Workspace
 
     _use_directories(data_dir, model_dir)
     if format_ != "onnx":

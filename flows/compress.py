@@ -14,7 +14,7 @@ from fsmc.atomic import read_json, write_json, write_text
 from fsmc.config import Params, dump_params, load_params, params_from_dict
 from fsmc.errors import FsmcError
 from fsmc.run_folder import seal, verify
-from fsmc.stages.workspace import Workspace, new_run_folder
+from fsmc.workspace import Workspace, new_run_folder
 from fsmc.stages import CACHED_PIPELINE
 from tasks.stages import STAGE_TASKS, record_inputs_task
 from tasks.prefect_artifacts import publish_run_artifacts

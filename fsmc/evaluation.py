@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, recall_score
+from sklearn.model_selection import train_test_split
 
 from fsmc.atomic import atomic_write
+from fsmc.data.images import ImageSet
 
 
 def classification_metrics(labels: np.ndarray, predictions: np.ndarray, num_classes: int, minority: list[int]) -> dict:
@@ -55,3 +57,11 @@ def per_class_chart(path: Path, class_names: list[str], teacher: list[float], st
 
     atomic_write(path, write)
     plt.close(figure)
+
+
+def stratified_subset(test: ImageSet, size: int) -> ImageSet:
+    """A stratified subset of ``size`` test images (seed 0, original order), or all when ``size`` is 0."""
+    if size <= 0 or size >= len(test):
+        return test
+    chosen, _ = train_test_split(np.arange(len(test)), train_size=size, random_state=0, stratify=test.labels)
+    return test.subset(np.sort(chosen))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fsmc.atomic import read_json, sha256_file
 from fsmc.errors import FsmcError
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 # Written after sealing, or by later commands: not part of the record.
 _UNSEALED = ("run.json", "export")

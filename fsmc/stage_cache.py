@@ -34,7 +34,7 @@ from fsmc.atomic import atomic_write, sha256_file
 from fsmc.cache import cache_dir
 from fsmc.config import Params
 from fsmc.runtime import pick_device
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 _RESULT = "result.json"
 

@@ -26,8 +26,8 @@ from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
 from fsmc.gate import decide, measure_speedup
 from fsmc.models.checkpoint import load_checkpoint
-from fsmc.stages.evaluate import stratified_subset
-from fsmc.stages.workspace import Workspace
+from fsmc.evaluation import stratified_subset
+from fsmc.workspace import Workspace
 from tasks.settings import tracking_uri
 
 

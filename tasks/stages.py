@@ -14,7 +14,7 @@ from prefect.logging import get_run_logger
 from fsmc.config import Params
 from fsmc.stage_cache import run_stage
 from fsmc.stages import STAGES
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 def _cached(stage: str, params: Params, ws: Workspace, reuse: bool) -> tuple[dict, bool]:

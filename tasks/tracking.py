@@ -23,7 +23,7 @@ from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
 from fsmc.compress.quantization import is_quantized
 from fsmc.models.checkpoint import load_checkpoint
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 from tasks.registry_teacher import registry_lineage
 from tasks.settings import artifact_root, tracking_uri
 

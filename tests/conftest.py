@@ -62,7 +62,7 @@ def small_params():
 def data_workspace(tmp_path_factory, small_params):
     """A workspace after sample_few_shot and curate_ood (the validated data stages)."""
     from fsmc.stages import curate_ood, sample_few_shot
-    from fsmc.stages.workspace import Workspace
+    from fsmc.workspace import Workspace
 
     ws = Workspace(tmp_path_factory.mktemp("ws-data"))
     sample_few_shot.run(small_params, ws)

@@ -16,7 +16,7 @@ from fsmc.models.checkpoint import load_checkpoint
 from fsmc.stage_cache import run_stage
 from fsmc.stages import CACHED_PIPELINE, STAGES
 from fsmc.stages.recover import warm_teacher_outputs
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 # What a row keeps of each model's evaluation (per-class lists stay in results.json).
 _METRICS = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "macs", "params", "bytes")

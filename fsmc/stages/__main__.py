@@ -13,7 +13,7 @@ from pathlib import Path
 from fsmc.config import load_params
 from fsmc.errors import BAD_INPUT_EXIT_CODE, FsmcError
 from fsmc.stages import STAGES
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 def main(argv: list[str] | None = None) -> int:

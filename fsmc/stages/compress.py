@@ -14,7 +14,7 @@ from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
 from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 def run(params: Params, ws: Workspace) -> dict:

@@ -5,27 +5,17 @@ from __future__ import annotations
 import csv
 import io
 
-import numpy as np
-from sklearn.model_selection import train_test_split
 
 from fsmc.atomic import read_json, write_json, write_text
 from fsmc.config import Params
-from fsmc.data.images import ImageSet, to_tensor
+from fsmc.data.images import to_tensor
 from fsmc.data.sampling import minority_classes
 from fsmc.data.sources import load_dataset
-from fsmc.evaluation import classification_metrics, per_class_chart
+from fsmc.evaluation import classification_metrics, per_class_chart, stratified_subset
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.runtime import predict_logits
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
-
-
-def stratified_subset(test: ImageSet, size: int) -> ImageSet:
-    """A stratified subset of ``size`` test images (seed 0, original order), or all when ``size`` is 0."""
-    if size <= 0 or size >= len(test):
-        return test
-    chosen, _ = train_test_split(np.arange(len(test)), train_size=size, random_state=0, stratify=test.labels)
-    return test.subset(np.sort(chosen))
 
 
 def run(params: Params, ws: Workspace) -> dict:

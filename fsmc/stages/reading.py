@@ -10,7 +10,7 @@ from fsmc.data.images import ImageSet, LabelledDataset
 from fsmc.data.manifest import FEW_SHOT_COLUMNS, OOD_COLUMNS, read_manifest
 from fsmc.data.sources import load_dataset, load_ood_pool
 from fsmc.errors import FsmcError
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 def _rows(frame: pd.DataFrame, size: int, path: object) -> np.ndarray:

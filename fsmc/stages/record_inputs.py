@@ -16,7 +16,7 @@ from fsmc.data.checksums import KNOWN_DATA
 from fsmc.models.registry import PRETRAINED
 from fsmc.models.user_teacher import teacher_weights_file
 from fsmc.preflight import check_inputs
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 _FILES = {
     "cifar10": ["cifar10/train.npz", "cifar10/test.npz", "cifar10/classes.json"],

@@ -15,7 +15,7 @@ from fsmc.recover.loop import RecoveryData
 from fsmc.recover.methods import METHODS, RecoveryContext
 from fsmc.recover.pipeline import recover_student
 from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
 
 

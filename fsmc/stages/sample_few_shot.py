@@ -7,7 +7,7 @@ from fsmc.config import Params
 from fsmc.data.manifest import write_few_shot_manifest
 from fsmc.data.sampling import profile_counts, sample_few_shot
 from fsmc.data.sources import load_dataset
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 def run(params: Params, ws: Workspace) -> dict:

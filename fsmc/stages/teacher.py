@@ -31,7 +31,7 @@ from fsmc.models.checkpoint import save_checkpoint
 from fsmc.atomic import sha256_file
 from fsmc.models.registry import PRETRAINED, load_pretrained
 from fsmc.models.user_teacher import load_user_teacher, teacher_weights_file
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 from fsmc.teacher_outputs import images_key
 from fsmc.train.teacher import adapt_teacher, train_teacher
 

@@ -22,7 +22,7 @@ from fsmc.data.validation import (
 )
 from fsmc.data.sources import load_ood_pool
 from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 def _image_stats(images: ImageSet) -> pd.DataFrame:

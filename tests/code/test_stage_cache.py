@@ -8,7 +8,7 @@ import yaml
 from fsmc.config import load_params
 from fsmc.stage_cache import STAGE_IO, run_stage
 from fsmc.stages import STAGES
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 from tests.conftest import REPO
 
 

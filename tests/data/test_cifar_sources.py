@@ -12,7 +12,7 @@ from fsmc.data.npz_source import read_split
 from fsmc.data.sources import load_dataset, load_ood_pool
 from fsmc.errors import FsmcError
 from fsmc.stages import curate_ood, sample_few_shot, validate
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 def test_cifar10_loads_complete_and_verified(shared_data):

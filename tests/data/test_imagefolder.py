@@ -9,7 +9,7 @@ from PIL import Image
 from fsmc.config import load_params
 from fsmc.errors import FsmcError
 from fsmc.stages import STAGES
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 COLOURS = {"red": (200, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 200)}
 

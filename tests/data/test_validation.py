@@ -8,7 +8,7 @@ import pytest
 
 from fsmc.data.validation import ValidationFailed
 from fsmc.stages import validate
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 @pytest.fixture()

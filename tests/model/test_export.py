@@ -13,7 +13,7 @@ from fsmc.data.sources import load_dataset
 from fsmc.export import export_onnx
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.stages import compress, recover, teacher
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 @pytest.mark.parametrize(("scheme", "method", "max_diff"), [("channel", "kd", 1e-4), ("int8-ptq", "none", 0.5)])

@@ -11,7 +11,7 @@ from fsmc.data.images import to_tensor
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.runtime import predict_logits
 from fsmc.stages import STAGES, evaluate
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def test_int8_ptq_resnet_is_smaller_runs_int8_and_agrees_with_fp32(cifar_params,
     int8, _, meta = load_checkpoint(ws.student_model)
     assert ws.teacher_model.stat().st_size >= 3.5 * ws.student_model.stat().st_size
     from fsmc.data.sources import load_dataset
-    from fsmc.stages.evaluate import stratified_subset
+    from fsmc.evaluation import stratified_subset
 
     test = stratified_subset(load_dataset(params.data).test, 1000)
     images = to_tensor(test.images, test.pixel_max)

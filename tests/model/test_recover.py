@@ -16,7 +16,7 @@ from fsmc.data.sources import load_dataset
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.runtime import predict_logits
 from fsmc.stages import compress, recover, teacher
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 def _with(params, section: str, **changes):

@@ -15,7 +15,7 @@ from fsmc.models.checkpoint import load_checkpoint
 from fsmc.models.cifar_resnet import CifarResNet
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.stages import compress, evaluate, recover, teacher
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 
 
 def _with(params, section: str, **changes):

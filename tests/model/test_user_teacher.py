@@ -16,7 +16,7 @@ from fsmc.models.user_teacher import load_user_teacher
 from fsmc.models.zoo import build
 from fsmc.stage_cache import run_stage
 from fsmc.stages import CACHED_PIPELINE, STAGES
-from fsmc.stages.workspace import Workspace
+from fsmc.workspace import Workspace
 from tests.conftest import REPO
 from tests.user_models import train_torchvision_on_digits
 

@@ -197,6 +197,8 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
                 torch.jit.trace(student, example),
                 name="student",
                 signature=signature,
+                # MLflow saves a ScriptModule with torch.jit.save whatever this says, but refuses "pt2" (its default).
+                serialization_format="pickle",
                 pip_requirements=requirements,
                 registered_model_name=params.tracking.registered_model,
             )

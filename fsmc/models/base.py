@@ -17,7 +17,7 @@ class ClassifierNet(nn.Module):
         return self.fc
 
     @property
-    def head(self) -> nn.Module:
+    def pooled_head(self) -> nn.Module:
         """Everything between global pooling and the logits (mir copies and freezes it); here the classifier."""
         return self.classifier
 

@@ -30,9 +30,9 @@ class NormalizedClassifier(nn.Module):
         return self.net.classifier
 
     @property
-    def head(self) -> nn.Module:
+    def pooled_head(self) -> nn.Module:
         """Everything between global pooling and the logits (the net decides)."""
-        return self.net.head
+        return self.net.pooled_head
 
     def pruning_ignored_layers(self) -> list[nn.Module]:
         """Layers whose output channels structured pruning must keep (the net decides)."""

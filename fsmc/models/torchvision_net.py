@@ -50,7 +50,7 @@ class TorchvisionClassifier(ClassifierNet):
         return self.model.classifier[-1]
 
     @property
-    def head(self) -> nn.Module:
+    def pooled_head(self) -> nn.Module:
         """Everything after global pooling: ``fc``, or the family's ``classifier`` (an MLP in MobileNetV3)."""
         return self.model.fc if self.family == "resnet" else self.model.classifier
 
@@ -58,7 +58,7 @@ class TorchvisionClassifier(ClassifierNet):
         """The head's linear layers and the last conv of the backbone: the feature width and the head stay the
         teacher's, so the teacher's head fits the student (mir) and the pre-pool maps of both can be compared."""
         last_conv = [m for m in self.backbone_modules() if isinstance(m, nn.Conv2d)][-1]
-        return [m for m in self.head.modules() if isinstance(m, nn.Linear)] + [last_conv]
+        return [m for m in self.pooled_head.modules() if isinstance(m, nn.Linear)] + [last_conv]
 
     def backbone_modules(self) -> list[nn.Module]:
         """Every module of the backbone, in definition order."""

@@ -36,7 +36,7 @@ def features_and_logits(student: nn.Module, images):
 def replace_head(student: nn.Module, teacher: nn.Module) -> nn.Module:
     """A copy of ``student`` carrying the teacher's head (classifier, or the MLP after pooling), frozen."""
     student = copy.deepcopy(student)
-    head, teacher_head = student.head, teacher.head
+    head, teacher_head = student.pooled_head, teacher.pooled_head
     shapes = [tuple(p.shape) for p in head.parameters()]
     teacher_shapes = [tuple(p.shape) for p in teacher_head.parameters()]
     if shapes != teacher_shapes:

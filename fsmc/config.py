@@ -124,8 +124,16 @@ class DataParams:
             if channels == 1:  # a grey model trained on ImageNet-normalised data: the luminance average
                 return [round(sum(mean) / 3, 6)], [round(sum(std) / 3, 6)]
             return list(mean), list(std)
-        mean_text, _, std_text = self.normalization.partition(";")
-        return [float(v) for v in mean_text.split(",")], [float(v) for v in std_text.split(",")]
+        return parse_normalization(self.normalization)
+
+
+def parse_normalization(text: str) -> tuple[list[float], list[float]]:
+    """``"m1,m2,m3;s1,s2,s3"`` as (means, stds); raises ``ValueError`` on anything else."""
+    mean_text, sep, std_text = text.partition(";")
+    mean, std = [float(v) for v in mean_text.split(",")], [float(v) for v in std_text.split(",")]
+    if not sep or len(mean) != len(std) or not all(v > 0 for v in std):
+        raise ValueError(text)
+    return mean, std
 
 
 def teachers_for(dataset: str) -> tuple[str, ...]:
@@ -382,7 +390,7 @@ def parse_budget(budget: str) -> tuple[str, float]:
 
 
 def _check_user_teacher(d: DataParams) -> None:
-    """A torchvision teacher needs its weights file and a normalisation; resizing needs a sane size."""
+    """A user's teacher needs its weights (a file, or the registry), a valid normalisation and a sane image size."""
     if d.registry_teacher:
         _check(
             bool(_REGISTRY_URI.match(d.teacher)),
@@ -410,13 +418,13 @@ def _check_user_teacher(d: DataParams) -> None:
             f"{d.teacher!r} brings its own weights. Remove teacher_weights or name a torchvision teacher.",
         )
     if d.normalization != "imagenet":
-        mean_text, sep, std_text = d.normalization.partition(";")
         try:
-            mean, std = [float(v) for v in mean_text.split(",")], [float(v) for v in std_text.split(",")]
+            parse_normalization(d.normalization)
+            valid = True
         except ValueError:
-            mean, std = [], []
+            valid = False
         _check(
-            bool(sep) and len(mean) == len(std) >= 1 and all(v > 0 for v in std),
+            valid,
             f"data.normalization={d.normalization!r} is not valid; give imagenet, or per-channel means and stds as "
             "'m1,m2,m3;s1,s2,s3' (as many stds as means, all positive).",
         )

@@ -53,13 +53,14 @@ from fsmc.teacher_outputs import images_key, teacher_outputs
 REPO = Path(__file__).resolve().parents[1]
 SHARED = [
     "data.dataset=cifar10", "data.teacher=resnet56-jpeg", "compress.scheme=channel", "compress.importance=l1",
-    "compress.ratio=0.5", "sample_few_shot.k_max=50", "sample_few_shot.profile=exp",
+    "compress.ratio=0.5", "sample_few_shot.profile=exp",
 ]
+K_MAX = 50  # the headline cell's; --k-max 5 --rhos 1 is the CD script's own setting (K = 5 balanced)
 
 
 def cell_overrides(rho: float, seed: int) -> list[str]:
     """The paper-cifar10 cell at ``rho``; the seed redraws the shots, the OOD pool and the training order."""
-    return [*SHARED, f"sample_few_shot.imbalance_ratio={rho}", f"sample_few_shot.seed={seed}", f"curate_ood.seed={seed}", f"recover.seed={seed}"]
+    return [*SHARED, f"sample_few_shot.k_max={K_MAX}", f"sample_few_shot.imbalance_ratio={rho}", f"sample_few_shot.seed={seed}", f"curate_ood.seed={seed}", f"recover.seed={seed}"]
 
 
 def prepare(rho: float, seed: int, out: Path) -> Workspace:
@@ -102,7 +103,7 @@ def _mean_std(values: list[float]) -> str:
 
 def table(rows: list[dict], rho: float) -> Table:
     """Per method and variant: mean ± std over seeds, gaps to the teacher, and what +oe changed."""
-    out = Table(title=f"rho = {rho:g} (K_max 50, exp): student − teacher in points, mean ± std over seeds")
+    out = Table(title=f"rho = {rho:g} (K_max {K_MAX}, exp): student − teacher in points, mean ± std over seeds")
     for column in ("method", "seeds", "top-1", "gap", "minority", "gap", "worst", "worst gap", "gap on teacher's worst", "recover s"):
         out.add_column(column, justify="right")
     cell = [r for r in rows if r["rho"] == rho]
@@ -176,15 +177,19 @@ def loop_against_bare(ws: Workspace, rho: float, steps: int, console: Console) -
 
 
 def main() -> None:
+    global K_MAX
     parser = argparse.ArgumentParser()
     parser.add_argument("--rhos", type=float, nargs="+", default=[10.0, 50.0])
+    parser.add_argument("--k-max", type=int, default=50, help="shots of the largest class (5 with --rhos 1: the CD paper's setting)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", default=None, help="comma-separated; default: params.yaml's method")
     parser.add_argument("--set", action="append", default=[], help="extra override for every run, e.g. recover.steps=300")
+    parser.add_argument("--variants", default="base,+oe", help="which of base / +oe to run per method (+oe alone: a lever on the plug-in)")
     parser.add_argument("--loop-steps", type=int, default=0)
     parser.add_argument("--curve", default="", help="comma-separated step counts for the default method + oe (rho 10, seed 0)")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "headline")
     args = parser.parse_args()
+    K_MAX = args.k_max
     console = Console(width=160)
     default_method = load_params(REPO / "params.yaml", []).recover.method
     methods = args.methods.split(",") if args.methods else [default_method]
@@ -198,7 +203,7 @@ def main() -> None:
         for seed in args.seeds:
             ws = prepare(rho, seed, args.out / "cells")
             for method in methods:
-                for oe in (False, True):
+                for oe in [variant == "+oe" for variant in args.variants.split(",")]:
                     row = recover_and_evaluate(ws, rho, seed, method, oe, args.set)
                     rows.append(row)
                     console.print(

@@ -5,7 +5,8 @@ method recovers with ``oe=false`` and ``oe=true`` from the same pruned student. 
 worst-class accuracy on the test split (540 images: one image is 0.19 points, one image of a
 class about 2 points) and the mean of +oe − base over seeds.
 
-Usage: ``python benchmarks/plugin_digits.py [--seeds 0 1 2] [--methods bp,kd,fskd,cd,mir] [--set key=value ...]``.
+Usage: ``python benchmarks/plugin_digits.py [--seeds 0 1 2] [--methods bp,kd,fskd,cd,mir] [--set key=value ...]
+[--oe-set key=value ...]``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", default="bp,kd,fskd,cd,mir")
-    parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--set", action="append", default=[], help="override for both variants")
+    parser.add_argument("--oe-set", action="append", default=[], help="override for the +oe variant only (a lever on the plug-in)")
     args = parser.parse_args()
     console = Console(width=140)
     out = Path(tempfile.mkdtemp(prefix="fsmc-plugin-digits-"))
@@ -56,7 +58,8 @@ def main() -> None:
             stage.run(base, ws)
         for method in args.methods.split(","):
             for oe in (False, True):
-                params = load_params(REPO / "params.yaml", [*seeded, f"recover.method={method}", f"recover.oe={oe}"])
+                variant = [f"recover.method={method}", f"recover.oe={oe}", *(args.oe_set if oe else [])]
+                params = load_params(REPO / "params.yaml", [*seeded, *variant])
                 recover.run(params, ws)
                 results.setdefault((method, oe), []).append(test_accuracy(ws.student_model, params))
             (b_top1, b_worst), (o_top1, o_worst) = results[(method, False)][-1], results[(method, True)][-1]

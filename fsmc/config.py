@@ -215,9 +215,8 @@ class RecoverParams:
     eval_every: int = 20  # steps between early-stopping checks
     patience: int = 5  # checks without improvement before stopping
     mu: float = 0.9  # cd: weight of the correction loss (1 - mu: imitation); the CD code uses 0.9 for ResNet-56
-    layerwise_steps: int = 100  # cd: Adam steps per layer of the layer-wise phase
-    layerwise_lr: float = 0.001  # cd: Adam learning rate of the layer-wise phase
     layerwise_ood: int = 256  # fskd, cd + oe: OOD images joining the layer-wise solve (a seeded draw)
+    layerwise_ood_weight: float = 0.25  # fskd, cd + oe: the OOD images' mean weight in the layer-wise solve against the shots' mean
     seed: int = 0
 
     @property
@@ -533,8 +532,6 @@ def validate(params: Params) -> Params:
         f"recover.early_stopping={r.early_stopping!r} is unknown; valid: {', '.join(EARLY_STOPPING)}.",
     )
     _check(0 <= r.mu <= 1, f"recover.mu={r.mu} must lie in [0, 1] (weight of CD's correction loss; 1 - mu weighs imitation).")
-    _check(r.layerwise_steps >= 1, f"recover.layerwise_steps={r.layerwise_steps} must be at least 1.")
-    _check(r.layerwise_lr > 0, f"recover.layerwise_lr={r.layerwise_lr} must be positive.")
     reason = INAPPLICABLE.get((c.scheme, r.method))
     _check(
         reason is None,
@@ -553,6 +550,7 @@ def validate(params: Params) -> Params:
     _check(r.joint_kd >= 0, f"recover.joint_kd={r.joint_kd} must be >= 0.")
     _check(r.precision in PRECISIONS, f"recover.precision={r.precision!r} is unknown; valid: {', '.join(PRECISIONS)}.")
     _check(r.layerwise_ood >= 1, f"recover.layerwise_ood={r.layerwise_ood} must be at least 1.")
+    _check(r.layerwise_ood_weight >= 0, f"recover.layerwise_ood_weight={r.layerwise_ood_weight} must be >= 0 (0: the OOD images do not count).")
     _check(r.ood_holdout >= 1, f"recover.ood_holdout={r.ood_holdout} must be at least 1.")
     _check(r.lr > 0, f"recover.lr={r.lr} must be positive.")
     _check(r.temperature > 0, f"recover.temperature={r.temperature} must be positive.")

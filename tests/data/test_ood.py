@@ -45,5 +45,7 @@ def test_embedded_ood_pool_looks_like_digits_but_is_not_digits():
     assert patches.images.shape[1:] == digits.train.images.shape[1:] == (8, 8, 1)
     assert patches.images.dtype == digits.train.images.dtype
     assert patches.images.max() == 16 and patches.images.min() == 0
+    # Strokes on black like the digits: a pool with few black pixels shifts BatchNorm statistics in training.
+    assert abs((patches.images == 0).mean() - (digits.train.images == 0).mean()) < 0.1
     assert len(patches) > 1000
     assert not set(patches.hashes()) & (set(digits.train.hashes()) | set(digits.test.hashes()))

@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from fsmc.atomic import read_json
 from fsmc.compress.pruning import KeptChannels
@@ -140,17 +141,53 @@ def test_cd_layerwise_phase_lowers_each_regressed_layers_loss_and_mu_matters(pru
     students, losses = {}, {}
     for mu in (0.0, 0.9, 1.0):
         students[mu] = copy.deepcopy(model)
-        losses[mu] = layerwise(students[mu], the_teacher, images, context, _with(small_params, "recover", mu=mu).recover)
+        weights = torch.full((len(images),), 1.0 / len(images))
+        losses[mu] = layerwise(students[mu], the_teacher, images, context, _with(small_params, "recover", mu=mu).recover, weights)
     # The correction term sees the teacher's full input and drives the loss down on every layer ...
     assert all(last < 0.8 * first for first, last in losses[1.0].values()), losses[1.0]
     assert all(last < first for first, last in losses[0.9].values()), losses[0.9]
     # ... while imitation alone is exactly 0 for a student that is its teacher restricted to kept channels.
-    # (Adam still scales float round-off gradients up to tiny steps, hence a tolerance.)
+    # (float round-off, hence a tolerance.)
     assert all(first < 1e-9 and last < 1e-9 for first, last in losses[0.0].values()), losses[0.0]
     weight = "net.features.7.weight"
     drift = (students[0.0].state_dict()[weight] - model.state_dict()[weight]).norm()
     assert drift < 0.1 * (students[1.0].state_dict()[weight] - model.state_dict()[weight]).norm()
     assert not torch.equal(students[0.9].state_dict()[weight], students[1.0].state_dict()[weight])
+
+
+def test_cd_closed_form_solve_is_the_least_squares_minimum_and_keeps_zeros_and_groups():
+    from torch.nn.utils import parametrize
+
+    from fsmc.compress.unstructured import FixedZeros
+    from fsmc.recover.methods.cd import solve_layer
+
+    generator = torch.Generator().manual_seed(0)
+    weights = torch.full((24,), 1.0 / 24)
+    for groups, sparse in ((1, False), (2, True), (4, False)):
+        layer = torch.nn.Conv2d(8, 8, 3, padding=1, groups=groups, bias=False)
+        if sparse:  # held as unstructured pruning holds it: a fixed-zeros parametrisation
+            mask = torch.rand(layer.weight.shape, generator=generator) < 0.5
+            parametrize.register_parametrization(layer, "weight", FixedZeros(mask.float()))
+        h_t, h_s = torch.randn(24, 8, 6, 6, generator=generator), torch.randn(24, 8, 6, 6, generator=generator)
+        target = torch.nn.Conv2d(8, 8, 3, padding=1, groups=groups, bias=False)
+        with torch.no_grad():
+            y_tt, y_st = target(h_t), target(h_s)
+        start = layer.weight.detach().clone()
+
+        def loss(weight):
+            return 0.9 * F.mse_loss(layer._conv_forward(h_t, weight, None), y_tt) + 0.1 * F.mse_loss(layer._conv_forward(h_s, weight, None), y_st)
+
+        solve_layer(layer, h_t, y_tt, h_s, y_st, 0.9, weights)
+        solved = layer.weight.detach().clone()
+        assert loss(solved) < (0.5 if sparse else 0.05) * loss(start)  # half the weights fixed at 0 cannot fit a dense target
+        if sparse:
+            assert torch.equal(solved[~mask], torch.zeros_like(solved[~mask]))
+        else:  # the realisable target is found (up to the ridge)
+            assert torch.allclose(solved, target.weight.detach(), atol=1e-2)
+        # A minimum: no small step along a random direction (kept weights only) lowers the loss.
+        for _ in range(5):
+            step = 1e-3 * torch.randn(solved.shape, generator=generator) * (mask if sparse else 1)
+            assert loss(solved + step) >= loss(solved) - 1e-9
 
 
 def test_registries_and_config_name_the_same_schemes_and_methods():

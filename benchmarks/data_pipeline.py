@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from fsmc.config import load_params
-from fsmc.data.sources import _cifar10, _tinyimagenet, load_dataset, load_ood_pool
+from fsmc.data.sources import forget_read_data, load_dataset, load_ood_pool
 from fsmc.stages import curate_ood, sample_few_shot
 from fsmc.workspace import Workspace
 
@@ -34,7 +34,7 @@ def main() -> None:
     for name, seconds in timings.items():
         print(f"{seconds:8.2f} s  {name}")
     print(f"{total:8.2f} s  total (target: seconds, not minutes)")
-    _cifar10.cache_clear(), _tinyimagenet.cache_clear()
+    forget_read_data()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from mlflow.entities import Metric, Param
 from prefect import task
 
 from tasks.settings import tracking_uri
-from tasks.tracking import _experiment_id, git_commit
+from tasks.tracking import experiment_id, git_commit
 
 _CELL_METRICS = ("student_top1", "student_balanced_acc", "student_minority_acc", "student_head_acc", "student_worst_class_acc",
                  "teacher_top1", "teacher_minority_acc", "teacher_worst_class_acc", "top1_gap", "minority_gap", "worst_class_gap",
@@ -33,7 +33,7 @@ def start_benchmark_run(preset: str, record: dict) -> str:
     """Create the benchmark's parent run (experiment ``fsmc-benchmark``); return its id."""
     client = _client()
     run = client.create_run(
-        _experiment_id("fsmc-benchmark"),
+        experiment_id("fsmc-benchmark"),
         run_name=f"benchmark-{preset}",
         tags={"preset": preset, "git_commit": git_commit(), "only": " ".join(record["only"]) or "(full grid)"},
     )

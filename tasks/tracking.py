@@ -47,7 +47,8 @@ def git_commit() -> str:
     return f"{commit}+dirty" if dirty else commit
 
 
-def _experiment_id(name: str) -> str:
+def experiment_id(name: str) -> str:
+    """The id of the MLflow experiment ``name``, created (artifacts under mlruns/ for a local store) if missing."""
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
@@ -62,7 +63,7 @@ def _tag_version(name: str, version: str, tags: dict[str, str]) -> None:
         client.set_model_version_tag(name, version, key, value)
 
 
-def _already_logged(experiment_id: str, run_uid: str, model_name: str) -> dict | None:
+def _already_logged(experiment: str, run_uid: str, model_name: str) -> dict | None:
     """Make logging idempotent under retries: reuse a finished attempt, set aside a partial one.
 
     A run folder is logged once: a finished MLflow run carrying its ``fsmc.run_uid`` with a registered
@@ -72,11 +73,11 @@ def _already_logged(experiment_id: str, run_uid: str, model_name: str) -> dict |
     if not run_uid:
         return None
     client = mlflow.MlflowClient()
-    for previous in client.search_runs([experiment_id], filter_string=f"tags.`fsmc.run_uid` = '{run_uid}'"):
+    for previous in client.search_runs([experiment], filter_string=f"tags.`fsmc.run_uid` = '{run_uid}'"):
         versions = client.search_model_versions(f"run_id='{previous.info.run_id}'")
         if previous.info.status == "FINISHED" and versions:
             version = max(versions, key=lambda v: int(v.version))
-            return {"run_id": previous.info.run_id, "name": model_name, "version": str(version.version), "experiment_id": experiment_id}
+            return {"run_id": previous.info.run_id, "name": model_name, "version": str(version.version), "experiment_id": experiment}
         client.delete_run(previous.info.run_id)
     return None
 
@@ -169,8 +170,8 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
         tags |= {"teacher_weights": teacher_weights["file"], "teacher_weights_sha256": teacher_weights["sha256"]}
     if params.data.registry_teacher and (lineage := registry_lineage(params.data.teacher)):
         tags |= {"teacher_registered_model": lineage["name"], "teacher_model_version": lineage["version"]}
-    experiment_id = _experiment_id(params.tracking.experiment)
-    done = _already_logged(experiment_id, tags["fsmc.run_uid"], params.tracking.registered_model)
+    run_experiment = experiment_id(params.tracking.experiment)
+    done = _already_logged(run_experiment, tags["fsmc.run_uid"], params.tracking.registered_model)
     if done is not None:
         _tag_version(done["name"], done["version"], tags)  # an attempt may have died before its tags
         return done
@@ -178,7 +179,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     # The run spans the pipeline (it is created when logging starts, after the work): its start is the flow's.
     client = mlflow.MlflowClient()
     created = client.create_run(
-        experiment_id,
+        run_experiment,
         start_time=int(1000 * (time.time() - wall_seconds)),
         tags={**tags, "mlflow.note.content": description},
         run_name=_run_name(params),
@@ -217,7 +218,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     version = str(info.registered_model_version)
     _tag_version(params.tracking.registered_model, version, tags)
     client.update_model_version(params.tracking.registered_model, version, description=description)
-    return {"run_id": run.info.run_id, "name": params.tracking.registered_model, "version": version, "experiment_id": experiment_id}
+    return {"run_id": run.info.run_id, "name": params.tracking.registered_model, "version": version, "experiment_id": run_experiment}
 
 
 @task(name="log_to_mlflow", retries=2, retry_delay_seconds=[2, 10])

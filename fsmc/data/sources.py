@@ -94,6 +94,12 @@ def _tinyimagenet() -> OodPool:
     return OodPool("tinyimagenet", images, excluded)
 
 
+def forget_read_data() -> None:
+    """Drop the arrays this process cached (datasets, pools, fitted copies), so the next read is cold (benchmarks)."""
+    for cached in (_cifar10, _fitted_dataset, _folder_dataset, _tinyimagenet, _fitted_pool):
+        cached.cache_clear()
+
+
 def load_ood_pool(data: DataParams) -> OodPool:
     """The OOD pool for ``data`` before de-duplication and curation, fitted like the dataset."""
     if not (data.image_size or data.image_channels):

@@ -1,0 +1,79 @@
+"""The code's layering, read from the source: what a reviewer would otherwise check by hand on every change."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ("fsmc", "tasks", "flows")
+
+
+def _modules() -> dict[str, ast.Module]:
+    """``{dotted module name: parsed source}`` of the project's packages and benchmarks."""
+    found = {}
+    for folder in (*PACKAGES, "benchmarks"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            name = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+            found[name] = ast.parse(path.read_text(), filename=str(path))
+    return found
+
+
+def _imports(tree: ast.Module) -> list[tuple[str, list[str]]]:
+    """(imported module, names taken from it) for every import statement, nested ones included."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.module, [alias.name for alias in node.names]))
+        elif isinstance(node, ast.Import):
+            out.extend((alias.name, []) for alias in node.names)
+    return out
+
+
+def test_the_pure_library_imports_neither_prefect_nor_mlflow():
+    offenders = [
+        (name, module)
+        for name, tree in _modules().items()
+        if name.startswith("fsmc")
+        for module, _ in _imports(tree)
+        if module.split(".")[0] in ("prefect", "mlflow", "prefect_dask")
+    ]
+    assert not offenders, f"fsmc/ is the pure library; move these imports to tasks/ or flows/: {offenders}"
+
+
+def test_no_module_imports_a_private_name_of_another():
+    offenders = [
+        (name, f"{module}.{taken}")
+        for name, tree in _modules().items()
+        for module, names in _imports(tree)
+        if module.split(".")[0] in PACKAGES
+        for taken in names
+        if taken.startswith("_")
+    ]
+    assert not offenders, f"private names imported across modules (make them public or move them): {offenders}"
+
+
+def test_the_package_modules_import_no_cycle():
+    modules = {name: tree for name, tree in _modules().items() if name.split(".")[0] in PACKAGES}
+    graph = {
+        name: {module for module, _ in _imports(tree) if module in modules and module != name}
+        | {f"{module}.{taken}" for module, names in _imports(tree) for taken in names if f"{module}.{taken}" in modules}
+        for name, tree in modules.items()
+    }
+    # Depth-first search with colours: meeting a module still on the stack is a cycle.
+    state: dict[str, str] = {}
+    cycles = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                cycles.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = "done"
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
+    assert not cycles, f"import cycles: {cycles}"

@@ -1,4 +1,4 @@
-"""The plug-in on the embedded default (digits + photo patches): base vs +oe for every method, per seed (issue 11, goal 5).
+"""The plug-in on the embedded default (digits + edge maps of sample photos): base vs +oe for every method, per seed (issue 11, goal 5).
 
 Each seed draws its few-shot set, trains (or reuses) the teacher and prunes it once; then every
 method recovers with ``oe=false`` and ``oe=true`` from the same pruned student. Prints top-1 and

@@ -40,9 +40,8 @@ from torch.nn.utils import parametrize
 from fsmc.compress.unstructured import trainable_weight
 from fsmc.config import RecoverParams
 from fsmc.recover.layers import apply_weight, capture, compressed_layers, kept_inputs, kept_outputs
-from fsmc.recover.loop import RecoveryReport, layerwise_images, start_report, train
+from fsmc.recover.loop import RecoveryReport, layerwise_images, layerwise_weights, start_report, train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, kd_objective
-from fsmc.recover.methods.fskd import split_weights
 
 # Pull towards the pruned weights, relative to the Gram matrix's mean diagonal: only where the images leave a direction free.
 _RIDGE = 1e-3
@@ -165,9 +164,7 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
     teacher = copy.deepcopy(context.teacher).cpu().eval()
     student = copy.deepcopy(student).cpu()
     n_id = len(context.data.images)
-    image_weights = split_weights(n_id, len(images) - n_id, params.layerwise_ood_weight)
-    if image_weights is None:
-        image_weights = torch.full((n_id,), 1.0 / n_id)
+    image_weights = layerwise_weights(n_id, len(images) - n_id, params.layerwise_ood_weight)
     losses = layerwise(student, teacher, images, context, params, image_weights)
     report = start_report(context.data, params)
     report.notes.append(f"cd layer-wise phase on {len(images)} images, loss before -> after the solve per layer: {losses}")

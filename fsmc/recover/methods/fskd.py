@@ -33,7 +33,7 @@ from torch import nn
 
 from fsmc.config import RecoverParams
 from fsmc.recover.layers import capture, channels_last, compressed_layers, kept_outputs
-from fsmc.recover.loop import RecoveryReport, layerwise_images, start_report
+from fsmc.recover.loop import RecoveryReport, layerwise_images, layerwise_weights, start_report
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
 
 RIDGE = 1e-6
@@ -88,17 +88,6 @@ def with_corrections(student: nn.Module, corrections: dict[str, torch.Tensor]) -
     return model
 
 
-def split_weights(n_id: int, n_ood: int, ood_weight: float) -> torch.Tensor | None:
-    """Per-image weights giving the ID images' mean weight 1 and the OOD images' mean ``ood_weight`` (None without OOD).
-
-    Why: the OOD images outnumber the shots, and an unweighted fit would match the
-    teacher on them at the shots' expense (digits, 60 steps: -4 pt top-1).
-    """
-    if n_ood == 0:
-        return None
-    return torch.cat([torch.full((n_id,), 1.0 / n_id), torch.full((n_ood,), ood_weight / n_ood)])
-
-
 def solve(
     student: nn.Module, teacher: nn.Module, images: torch.Tensor, context: RecoveryContext, image_weights: torch.Tensor | None = None
 ) -> tuple[nn.Module, dict[str, torch.Tensor], dict[str, list[float]]]:
@@ -129,7 +118,7 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
     images = layerwise_images(context.data, params)
     n_id = len(context.data.images)
     report.ood_size = len(images) - n_id
-    weights = split_weights(n_id, report.ood_size, params.layerwise_ood_weight)
+    weights = layerwise_weights(n_id, report.ood_size, params.layerwise_ood_weight)
     recovered, _, errors = solve(student, context.teacher, images, context, weights)
     report.notes.append(f"fskd corrected {len(errors)} layers; relative output error before -> after: {errors}")
     return recovered.eval(), report

@@ -24,7 +24,7 @@ vanishes).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -97,6 +97,7 @@ def prune_channels(
     importance: str = "l1",
     global_pruning: bool = False,
     gradient_loss: Callable[[nn.Module], torch.Tensor] | None = None,
+    layer_ratios: Mapping[str, float] | None = None,
 ) -> tuple[NormalizedClassifier, KeptChannels]:
     """A copy of ``model`` with ``ratio`` of the channels of its prunable layers removed.
 
@@ -107,6 +108,9 @@ def prune_channels(
         importance: ``l1``, ``l2``, ``bn-scale``, ``taylor`` or ``class-aware``.
         global_pruning: rank channels across layers instead of within each layer.
         gradient_loss: for the Taylor criteria, the loss whose gradients score the channels.
+        layer_ratios: per-layer ratios by the name of the layer whose output channels go, in place
+            of ``ratio`` for those layers (0 keeps a layer whole), e.g. to reproduce a paper's
+            per-stage widths.
 
     Returns:
         The pruned copy (eval mode, CPU) and the teacher channels each pruned layer kept.
@@ -125,6 +129,7 @@ def prune_channels(
         global_pruning=global_pruning,
         max_pruning_ratio=GLOBAL_MAX_RATIO if global_pruning else 1.0,
         ignored_layers=student.pruning_ignored_layers(),
+        pruning_ratio_dict={student.get_submodule(name): r for name, r in (layer_ratios or {}).items()},
     )
     names = {module: name for name, module in student.named_modules()}
     widths = {

@@ -27,6 +27,16 @@ def test_pruning_lowers_macs_and_params_and_keeps_the_output_shape():
     assert channel_counts(teacher, student)["net.features.0"] == [32, 16]
 
 
+def test_layer_ratios_set_each_layers_width_and_zero_keeps_a_layer_whole():
+    """How a paper's per-layer widths are reproduced (the CD code's ResNet-56 in benchmarks/headline_cell.py)."""
+    teacher = build(SPEC).eval()
+    example = torch.rand(4, 1, 8, 8)
+    student, kept = prune_channels(teacher, example, ratio=0.5, layer_ratios={"net.features.0": 0.0, "net.features.3": 0.75})
+    assert channel_counts(teacher, student)["net.features.0"] == [32, 32]
+    assert channel_counts(teacher, student)["net.features.3"] == [64, 16]
+    assert "net.features.0" not in kept.outputs and len(kept.outputs["net.features.3"]) == 16
+
+
 def test_pruned_checkpoint_round_trips_exactly(tmp_path):
     torch.manual_seed(0)
     student, _ = prune_channels(build(SPEC).eval(), torch.rand(1, 1, 8, 8), ratio=0.5)

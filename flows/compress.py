@@ -13,6 +13,7 @@ from prefect.transactions import transaction
 from fsmc.atomic import read_json, write_json, write_text
 from fsmc.config import Params, dump_params, load_params, params_from_dict
 from fsmc.errors import FsmcError
+from fsmc.evaluation import ACCURACY_METRICS, COST_METRICS
 from fsmc.run_folder import seal, verify
 from fsmc.workspace import Workspace, new_run_folder
 from fsmc.stages import CACHED_PIPELINE
@@ -22,7 +23,7 @@ from tasks.promotion import mark_rolled_back, promote_task, speedup_task
 from tasks.settings import tracking_errors, tracking_uri
 from tasks.tracking import log_run_task
 
-REPORTED = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "worst_class", "per_class", "params", "macs", "bytes")
+REPORTED = (*ACCURACY_METRICS, "worst_class", "per_class", *COST_METRICS)
 
 
 class LoggingFailed(FsmcError):

@@ -12,6 +12,12 @@ from fsmc.atomic import atomic_write
 from fsmc.data.images import ImageSet
 
 
+# The scalar accuracies classification_metrics returns, and the cost figures beside them: every
+# table, row and tracking call that lists a model's metrics takes its names from here.
+ACCURACY_METRICS = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc")
+COST_METRICS = ("macs", "params", "bytes")
+
+
 def classification_metrics(labels: np.ndarray, predictions: np.ndarray, num_classes: int, minority: list[int]) -> dict:
     """Top-1, balanced accuracy, macro-F1, per-class accuracy, minority and worst-class accuracy.
 

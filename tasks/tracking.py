@@ -21,6 +21,7 @@ from fsmc.atomic import read_json, sha256_file
 from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
+from fsmc.evaluation import ACCURACY_METRICS, COST_METRICS
 from fsmc.compress.quantization import is_quantized
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.workspace import Workspace
@@ -31,7 +32,7 @@ from tasks.settings import artifact_root, tracking_uri
 for _plumbing in ("mlflow.store.db.utils", "alembic.runtime.migration"):
     logging.getLogger(_plumbing).setLevel(logging.WARNING)
 
-SUMMARY_METRICS = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "macs", "params")
+SUMMARY_METRICS = (*ACCURACY_METRICS, *COST_METRICS)
 
 
 def git_commit() -> str:

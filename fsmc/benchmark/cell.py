@@ -11,6 +11,7 @@ from fsmc.atomic import read_json
 from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
+from fsmc.evaluation import ACCURACY_METRICS, COST_METRICS
 from fsmc.gate import measure_speedup
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.stage_cache import run_stage
@@ -19,7 +20,7 @@ from fsmc.stages.recover import warm_teacher_outputs
 from fsmc.workspace import Workspace
 
 # What a row keeps of each model's evaluation (per-class lists stay in results.json).
-_METRICS = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc", "macs", "params", "bytes")
+_METRICS = (*ACCURACY_METRICS, *COST_METRICS)
 
 
 def run_cell(params: Params, ws: Workspace, reuse: bool = True) -> dict:

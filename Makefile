@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast repro install clean browser
+.PHONY: run test test-fast lint repro install clean browser
 
 # Create the venv and install pinned dependencies (pip takes torch from the machine's local wheels).
 $(STAMP): pyproject.toml constraints.txt
@@ -24,12 +24,18 @@ browser:
 	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Lint (ruff; rules and line length in pyproject.toml), also the first step of test and test-fast.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
 # The whole test suite.
 test: $(STAMP) browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 # The edit loop: unit and model tests without servers or minutes-long training (CI runs `make test`).
 test-fast: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not integration and not slow"
 
 # Reproduce the DVC pipeline into data/ (stages call the same workers as the flow).

@@ -56,7 +56,8 @@ def main() -> None:
         f"shared stages, cells, latency, report, MLflow): 1 worker {one:.1f} s, 2 workers {two:.1f} s, ratio 2/1 = {two / one:.2f}"
     )
     for phase in one_phases:
-        console.print(f"  {phase}: 1 worker {one_phases[phase]:.1f} s, 2 workers {two_phases[phase]:.1f} s, ratio {two_phases[phase] / max(one_phases[phase], 1e-9):.2f}")
+        ratio = two_phases[phase] / max(one_phases[phase], 1e-9)
+        console.print(f"  {phase}: 1 worker {one_phases[phase]:.1f} s, 2 workers {two_phases[phase]:.1f} s, ratio {ratio:.2f}")
     console.print("(target on 2 cores: <= 0.6 for the grid)")
 
 

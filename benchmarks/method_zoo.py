@@ -39,8 +39,8 @@ from fsmc.recover.losses import distillation_loss
 from fsmc.recover.methods.base import kd_objective
 from fsmc.stages import STAGES
 from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
+from fsmc.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 SETTING = ["dataset=cifar10", "teacher=resnet56-jpeg", "k_max=50", "imbalance_ratio=10", "budget=3x", "max_test_images=2000"]
@@ -107,7 +107,9 @@ def main() -> None:
             )
             console.print(f"  {run_params.recover.label}: {wall:.1f} s, top-1 {100 * student['top1']:.2f}")
     if teacher_row:
-        results.add_row("teacher", "-", f"{100 * teacher_row['top1']:.2f}", f"{100 * teacher_row['minority_acc']:.2f}", f"{100 * teacher_row['worst_class_acc']:.2f}", "-")
+        results.add_row(
+            "teacher", "-", f"{100 * teacher_row['top1']:.2f}", f"{100 * teacher_row['minority_acc']:.2f}", f"{100 * teacher_row['worst_class_acc']:.2f}", "-"
+        )
     console.print(results)
 
     # Training-loop throughput against a bare loop, same student and tensors.

@@ -70,7 +70,9 @@ def main() -> None:
     for method in args.methods.split(","):
         base_runs, oe_runs = results[(method, False)], results[(method, True)]
         means = [statistics.mean(r[i] for r in runs) for runs in (base_runs, oe_runs) for i in (0, 1)]
-        table.add_row(method, f"{means[0]:.2f}", f"{means[2]:.2f}", f"{means[2] - means[0]:+.2f}", f"{means[1]:.1f}", f"{means[3]:.1f}", f"{means[3] - means[1]:+.1f}")
+        table.add_row(
+            method, f"{means[0]:.2f}", f"{means[2]:.2f}", f"{means[2] - means[0]:+.2f}", f"{means[1]:.1f}", f"{means[3]:.1f}", f"{means[3] - means[1]:+.1f}"
+        )
     console.print(table)
 
 

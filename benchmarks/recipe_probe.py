@@ -6,12 +6,22 @@ BatchNorm recalibration, stage-wise mimicking, ...). Appends one JSON line per r
 
     python benchmarks/recipe_probe.py --steps 400 --id-per-batch 64 --cl [--aug flip|crop|mixup] --tag NAME
 """
-import argparse, copy, json, os, sys, time
+import argparse
+import copy
+import json
+import os
+import sys
+import time
 from pathlib import Path
-REPO = Path(__file__).resolve().parents[1]; sys.path.insert(0, str(REPO))
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 os.environ.setdefault("FSMC_DATA_DIR", str(REPO.parent / "shared" / "datasets"))
 os.environ.setdefault("FSMC_MODEL_DIR", str(REPO.parent / "shared" / "models"))
-import numpy as np, torch, torch.nn.functional as F
 
 p = argparse.ArgumentParser()
 p.add_argument("--seed", type=int, default=0)
@@ -37,16 +47,18 @@ p.add_argument("--gce", type=float, default=0.0)
 a = p.parse_args()
 torch.set_num_threads(2)
 
-from fsmc.data.images import to_tensor
-from fsmc.models.checkpoint import load_checkpoint
-from fsmc.stage_cache import run_stage
-from fsmc.stages import CACHED_PIPELINE, STAGES
-from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.workspace import Workspace
+# fsmc is imported only now: it needs the sys.path line above (a script run from benchmarks/), and --help stays quick.
+from fsmc.config import load_params  # noqa: E402
+from fsmc.data.images import to_tensor  # noqa: E402
+from fsmc.models.checkpoint import load_checkpoint  # noqa: E402
+from fsmc.recover.complementary import class_prior, class_weights, complementary_distribution  # noqa: E402
+from fsmc.stage_cache import run_stage  # noqa: E402
+from fsmc.stages import CACHED_PIPELINE, STAGES  # noqa: E402
+from fsmc.stages.reading import few_shot_set, ood_set  # noqa: E402
+from fsmc.workspace import Workspace  # noqa: E402
 
 t0 = time.perf_counter()
 
-from fsmc.config import load_params
 s = a.seed
 overrides = ["data.dataset=cifar10", "data.teacher=resnet56-jpeg", "compress.scheme=channel", "compress.importance=l1",
     "compress.ratio=0.5", "sample_few_shot.k_max=50", f"sample_few_shot.imbalance_ratio={a.rho}", "sample_few_shot.profile=exp",
@@ -55,28 +67,34 @@ params = load_params(REPO / "params.yaml", overrides)
 ws = Workspace(REPO / "reports" / "recipe_probe" / f"ws-{s}-{a.rho}-{a.budget}")
 STAGES["record_inputs"](params, ws)
 for stage in CACHED_PIPELINE:
-    if stage in ("recover", "evaluate"): break
+    if stage in ("recover", "evaluate"):
+        break
     run_stage(stage, STAGES[stage], params, ws)
 teacher, _, _ = load_checkpoint(ws.teacher_model)
 pruned, _, _ = load_checkpoint(ws.pruned_model)
 dataset, frame, few = few_shot_set(params, ws)
 _, ood = ood_set(params, ws)
-X = to_tensor(few.images, few.pixel_max); Y = torch.from_numpy(few.labels)
-O = to_tensor(ood.images, ood.pixel_max)
-if a.noood: O = O[:0]
+X = to_tensor(few.images, few.pixel_max)
+Y = torch.from_numpy(few.labels)
+X_OOD = to_tensor(ood.images, ood.pixel_max)
+if a.noood:
+    X_OOD = X_OOD[:0]
 test = dataset.test
 TX, TY = to_tensor(test.images, test.pixel_max), torch.from_numpy(np.asarray(test.labels))
-print(f"setup {time.perf_counter()-t0:.1f}s  ID {len(X)} OOD {len(O)} counts {np.bincount(few.labels).tolist()}", flush=True)
+print(f"setup {time.perf_counter()-t0:.1f}s  ID {len(X)} OOD {len(X_OOD)} counts {np.bincount(few.labels).tolist()}", flush=True)
 
 def stages(model, x):
     net = model.net
     x = (x - model.mean) / model.std
     h = F.relu(net.bn1(net.conv1(x)))
-    h1 = net.layer1(h); h2 = net.layer2(h1); h3 = net.layer3(h2)
+    h1 = net.layer1(h)
+    h2 = net.layer2(h1)
+    h3 = net.layer3(h2)
     return [h1, h2, h3]
 
 def augment(x, g):
-    if a.aug == "none": return x
+    if a.aug == "none":
+        return x
     n = len(x)
     if a.aug in ("flip", "crop"):
         flip = torch.rand(n, generator=g) < 0.5
@@ -88,84 +106,116 @@ def augment(x, g):
         return x
     if a.aug == "crop":
         pad = F.pad(x, (4, 4, 4, 4), mode="reflect")
-        ox = torch.randint(0, 9, (n,), generator=g); oy = torch.randint(0, 9, (n,), generator=g)
+        ox = torch.randint(0, 9, (n,), generator=g)
+        oy = torch.randint(0, 9, (n,), generator=g)
         x = torch.stack([pad[i, :, oy[i]:oy[i]+32, ox[i]:ox[i]+32] for i in range(n)])
     return x
 
 student = copy.deepcopy(pruned)
 student.net.linear.load_state_dict(teacher.net.linear.state_dict())
 if not a.train_head:
-    for q in student.net.linear.parameters(): q.requires_grad_(False)
+    for q in student.net.linear.parameters():
+        q.requires_grad_(False)
 teacher.eval()
 if a.cl:
-    student = student.to(memory_format=torch.channels_last); teacher = teacher.to(memory_format=torch.channels_last)
-g = torch.Generator().manual_seed(s); torch.manual_seed(s)
+    student = student.to(memory_format=torch.channels_last)
+    teacher = teacher.to(memory_format=torch.channels_last)
+g = torch.Generator().manual_seed(s)
+torch.manual_seed(s)
 opt = torch.optim.SGD([q for q in student.parameters() if q.requires_grad], lr=a.lr, momentum=0.9, weight_decay=a.wd, nesterov=True)
-sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05, anneal_strategy="cos", div_factor=10, final_div_factor=100) if False else torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.steps)
-ALL = torch.cat([X, O]); n_id = len(X)
+sched = (
+    torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05, anneal_strategy="cos", div_factor=10, final_div_factor=100)
+    if False
+    else torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.steps)
+)
+ALL = torch.cat([X, X_OOD])
+n_id = len(X)
 ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if a.bf16 else (lambda: torch.autocast("cpu", enabled=False))
 CACHE = None
 if a.aug == "none":
-    tc = time.perf_counter(); outs = [[], [], []]; logs = []
+    tc = time.perf_counter()
+    outs = [[], [], []]
+    logs = []
     with torch.no_grad():
         for k in range(0, len(ALL), 500):
             xs = ALL[k:k+500]
-            if a.cl: xs = xs.contiguous(memory_format=torch.channels_last)
-            st = stages(teacher, xs); logs.append(teacher.net.forward_head(st[-1]))
+            if a.cl:
+                xs = xs.contiguous(memory_format=torch.channels_last)
+            st = stages(teacher, xs)
+            logs.append(teacher.net.forward_head(st[-1]))
             for i, v in enumerate(st):
-                if a.stagew or i == 2: outs[i].append(v)
+                if a.stagew or i == 2:
+                    outs[i].append(v)
     CACHE = ([torch.cat(u) if u else None for u in outs], torch.cat(logs))
     print(f"teacher cache {time.perf_counter()-tc:.1f}s", flush=True)
-from fsmc.recover.complementary import class_prior, class_weights, complementary_distribution
-prior = class_prior(np.bincount(few.labels, minlength=10).tolist()); GAM = complementary_distribution(prior); WC = class_weights(prior)
-t1 = time.perf_counter(); tt = 0.0
+prior = class_prior(np.bincount(few.labels, minlength=10).tolist())
+GAM = complementary_distribution(prior)
+WC = class_weights(prior)
+t1 = time.perf_counter()
+tt = 0.0
 for step in range(a.steps):
     student.train()
     if a.id_per_batch >= 0:
         i = torch.randint(n_id, (a.id_per_batch,), generator=g)
-        j = torch.randint(len(O), (a.batch - a.id_per_batch,), generator=g) + n_id
+        j = torch.randint(len(X_OOD), (a.batch - a.id_per_batch,), generator=g) + n_id
         idx = torch.cat([i, j])
     else:
         idx = torch.randint(len(ALL), (a.batch,), generator=g)
     x = augment(ALL[idx], g)
-    if a.cl: x = x.contiguous(memory_format=torch.channels_last)
+    if a.cl:
+        x = x.contiguous(memory_format=torch.channels_last)
     ta = time.perf_counter()
     if CACHE is not None:
-        ts = [c[idx] if c is not None else None for c in CACHE[0]]; tl = CACHE[1][idx]
+        ts = [c[idx] if c is not None else None for c in CACHE[0]]
+        tl = CACHE[1][idx]
     else:
         with torch.no_grad(), ctx():
-            ts = stages(teacher, x); tl = teacher.net.forward_head(ts[-1])
+            ts = stages(teacher, x)
+            tl = teacher.net.forward_head(ts[-1])
     tt += time.perf_counter() - ta
     with ctx():
-        ss = stages(student, x); sl = student.net.forward_head(ss[-1])
+        ss = stages(student, x)
+        sl = student.net.forward_head(ss[-1])
     loss = a.feat * F.mse_loss(ss[-1].float(), ts[-1].float())
-    if a.stagew: loss = loss + a.stagew * sum(F.mse_loss(u.float(), v.float()) for u, v in zip(ss[:-1], ts[:-1]))
-    if a.kd: loss = loss + a.kd * a.T**2 * F.kl_div(F.log_softmax(sl.float() / a.T, 1), F.softmax(tl.float() / a.T, 1), reduction="batchmean")
+    if a.stagew:
+        loss = loss + a.stagew * sum(F.mse_loss(u.float(), v.float()) for u, v in zip(ss[:-1], ts[:-1]))
+    if a.kd:
+        loss = loss + a.kd * a.T**2 * F.kl_div(F.log_softmax(sl.float() / a.T, 1), F.softmax(tl.float() / a.T, 1), reduction="batchmean")
     if a.ce and a.aug != "mixup":
         lab = idx < n_id
-        if lab.any(): loss = loss + a.ce * F.cross_entropy(sl.float()[lab], Y[idx[lab]])
+        if lab.any():
+            loss = loss + a.ce * F.cross_entropy(sl.float()[lab], Y[idx[lab]])
     if a.gce:
         o = idx >= n_id
         if o.any():
             gl = torch.multinomial(GAM, int(o.sum()), replacement=True, generator=g)
             loss = loss + a.gce * F.cross_entropy(sl.float()[o], gl, weight=WC)
-    opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-    if step % 100 == 0: print(f"step {step} loss {loss.item():.4f} {time.perf_counter()-t1:.0f}s", flush=True)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    if step % 100 == 0:
+        print(f"step {step} loss {loss.item():.4f} {time.perf_counter()-t1:.0f}s", flush=True)
 train_s = time.perf_counter() - t1
 def evaluate(m):
-    m.eval(); preds = []
+    m.eval()
+    preds = []
     with torch.inference_mode():
-        for k in range(0, len(TX), 1000): preds.append(m(TX[k:k+1000].contiguous()).argmax(1))
+        for k in range(0, len(TX), 1000):
+            preds.append(m(TX[k:k+1000].contiguous()).argmax(1))
     return torch.cat(preds)
 def recal(m, xs):
     m = copy.deepcopy(m)
     for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d): mod.reset_running_stats(); mod.momentum = None
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.reset_running_stats()
+            mod.momentum = None
     m.train()
     with torch.no_grad():
-        for k in range(0, len(xs), 256): m(xs[k:k+256])
+        for k in range(0, len(xs), 256):
+            m(xs[k:k+256])
     return m
-for name, xs in [("recal_id", torch.cat([X, X.flip(3)])), ("recal_mix", torch.cat([X, X.flip(3), O[:2000]]))]:
+for name, xs in [("recal_id", torch.cat([X, X.flip(3)])), ("recal_mix", torch.cat([X, X.flip(3), X_OOD[:2000]]))]:
     pr = evaluate(recal(student, xs))
     pcs = [(pr[TY == c] == c).float().mean().item() * 100 for c in range(10)]
     print(name, round((pr == TY).float().mean().item() * 100, 2), "worst", round(min(pcs), 2), flush=True)
@@ -173,9 +223,11 @@ pred = evaluate(student)
 pc = [(pred[TY == c] == c).float().mean().item() * 100 for c in range(10)]
 top1 = (pred == TY).float().mean().item() * 100
 T_TOP1, T_PC = 89.64, None
-counts = np.bincount(few.labels, minlength=10); minority = np.argsort(counts, kind="stable")[:3]
-res = dict(tag=a.tag, args=vars(a), top1=round(top1, 2), worst=round(min(pc), 2), cat=round(pc[3], 2), minority=round(float(np.mean([pc[c] for c in minority])), 2),
-           per_class=[round(v, 1) for v in pc], train_s=round(train_s, 1), teacher_s=round(tt, 1), img_s=round(a.steps * a.batch / train_s, 1))
+counts = np.bincount(few.labels, minlength=10)
+minority = np.argsort(counts, kind="stable")[:3]
+res = dict(tag=a.tag, args=vars(a), top1=round(top1, 2), worst=round(min(pc), 2), cat=round(pc[3], 2),
+           minority=round(float(np.mean([pc[c] for c in minority])), 2), per_class=[round(v, 1) for v in pc],
+           train_s=round(train_s, 1), teacher_s=round(tt, 1), img_s=round(a.steps * a.batch / train_s, 1))
 print(json.dumps(res), flush=True)
 (REPO / "reports").mkdir(exist_ok=True)
 open(REPO / "reports" / "recipe_probe.jsonl", "a").write(json.dumps(res) + "\n")

@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fsmc.errors import FsmcError
 from flows.cli_common import fail
+from fsmc.errors import FsmcError
 
 
 def share_prefect_api_with_workers() -> None:

@@ -19,17 +19,16 @@ from rich.console import Console
 from rich.table import Table
 
 import tasks  # noqa: F401  (environment defaults before prefect is imported)
-
+from flows.benchmark_cli import benchmark
+from flows.cli_common import fail, load_cli_params
+from flows.deploy import deploy_app, serve
+from flows.prefect_logs import hide_user_errors_in_prefect_logs
+from flows.servers import server_app, ui
 from fsmc.errors import FsmcError
 from fsmc.preflight import check_inputs
 from fsmc.workspace import new_run_folder
 from tasks.registry_teacher import fetch_registry_teacher
 from tasks.settings import check_tracking_reachable
-from flows.cli_common import fail, load_cli_params
-from flows.prefect_logs import hide_user_errors_in_prefect_logs
-from flows.deploy import deploy_app, serve
-from flows.benchmark_cli import benchmark
-from flows.servers import server_app, ui
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Few-sample model compression, fair to minority classes.")
 err_console = Console(stderr=True)
@@ -181,7 +180,12 @@ def log_run(
     ws = Workspace(path)
     missing = [p for p in (ws.run_params, ws.run_record, ws.metrics, ws.student_model) if not p.is_file()]
     if missing:
-        _fail(FsmcError(f"{path} is not a finished run folder: {', '.join(str(m) for m in missing)} missing. Give a runs/<time>-<id> folder whose run reached evaluation."))
+        _fail(
+            FsmcError(
+                f"{path} is not a finished run folder: {', '.join(str(m) for m in missing)} missing. "
+                "Give a runs/<time>-<id> folder whose run reached evaluation."
+            )
+        )
     try:
         check_tracking_reachable()
     except FsmcError as error:
@@ -221,10 +225,9 @@ def _run_folder_of(target: str, scratch: Path) -> Path:
     if not target.startswith("models:/"):
         return Path(target)
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     from tasks.settings import tracking_uri
-
-    from mlflow.exceptions import MlflowException
 
     check_tracking_reachable()
     client = mlflow.MlflowClient(tracking_uri())
@@ -271,10 +274,10 @@ def export(
     from fsmc.config import load_params
     from fsmc.data.images import to_tensor
     from fsmc.data.sources import load_dataset
+    from fsmc.evaluation import stratified_subset
     from fsmc.export import export_onnx
     from fsmc.models.checkpoint import load_checkpoint
     from fsmc.run_folder import inside, verify
-    from fsmc.evaluation import stratified_subset
     from fsmc.workspace import Workspace
 
     _use_directories(data_dir, model_dir)
@@ -284,7 +287,9 @@ def export(
         try:
             ws = Workspace(_run_folder_of(target, Path(scratch)))
             if not ws.student_model.is_file() or not ws.run_params.is_file():
-                raise FsmcError(f"{target} holds no finished run ({ws.student_model} and {ws.run_params} are needed); give a run folder or models:/NAME/VERSION.")
+                raise FsmcError(
+                    f"{target} holds no finished run ({ws.student_model} and {ws.run_params} are needed); give a run folder or models:/NAME/VERSION."
+                )
             verify(ws, [ws.run_params, ws.student_model])
             inside(ws.onnx_model, ws.root, "The ONNX output")  # e.g. export/ a symlink to elsewhere
             params = load_params(ws.run_params)

@@ -15,12 +15,12 @@ from fsmc.config import Params, dump_params, load_params, params_from_dict
 from fsmc.errors import FsmcError
 from fsmc.evaluation import ACCURACY_METRICS, COST_METRICS
 from fsmc.run_folder import seal, verify
-from fsmc.workspace import Workspace, new_run_folder
 from fsmc.stages import CACHED_PIPELINE
-from tasks.stages import STAGE_TASKS, record_inputs_task
+from fsmc.workspace import Workspace, new_run_folder
 from tasks.prefect_artifacts import publish_run_artifacts
 from tasks.promotion import mark_rolled_back, promote_task, speedup_task
 from tasks.settings import tracking_errors, tracking_uri
+from tasks.stages import STAGE_TASKS, record_inputs_task
 from tasks.tracking import log_run_task
 
 REPORTED = (*ACCURACY_METRICS, "worst_class", "per_class", *COST_METRICS)

@@ -19,8 +19,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from fsmc.errors import FsmcError
 from flows.cli_common import fail, load_cli_params
+from fsmc.errors import FsmcError
 
 deploy_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Trigger deployments on the Prefect server.")
 SetOption = Annotated[list[str], typer.Option("--set", help="Override a parameter: section.key=value or key=value.")]
@@ -94,7 +94,12 @@ def deploy_run(
     try:
         flow_run = run_deployment(full_name, parameters=parameters, timeout=timeout)
     except ObjectNotFound:
-        fail(FsmcError(f"No deployment {full_name!r} on the Prefect server; start `fsmc serve` first (it registers compress/<serve.deployment> and benchmark/<serve.benchmark_preset>)."))
+        fail(
+            FsmcError(
+                f"No deployment {full_name!r} on the Prefect server; start `fsmc serve` first "
+                "(it registers compress/<serve.deployment> and benchmark/<serve.benchmark_preset>)."
+            )
+        )
     state = flow_run.state
     Console().print(f"flow run {flow_run.name} ({flow_run.id}): {state.name if state else 'scheduled'}")
     if timeout and (state is None or not state.is_completed()):

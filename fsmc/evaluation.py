@@ -11,7 +11,6 @@ from sklearn.model_selection import train_test_split
 from fsmc.atomic import atomic_write
 from fsmc.data.images import ImageSet
 
-
 # The scalar accuracies classification_metrics returns, and the cost figures beside them: every
 # table, row and tracking call that lists a model's metrics takes its names from here.
 ACCURACY_METRICS = ("top1", "balanced_acc", "macro_f1", "minority_acc", "worst_class_acc")

@@ -24,9 +24,9 @@ from fsmc.atomic import read_json
 from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
+from fsmc.evaluation import stratified_subset
 from fsmc.gate import decide, measure_speedup
 from fsmc.models.checkpoint import load_checkpoint
-from fsmc.evaluation import stratified_subset
 from fsmc.workspace import Workspace
 from tasks.settings import tracking_uri
 

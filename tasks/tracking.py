@@ -18,11 +18,11 @@ from prefect import task
 
 import fsmc
 from fsmc.atomic import read_json, sha256_file
+from fsmc.compress.quantization import is_quantized
 from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
 from fsmc.evaluation import ACCURACY_METRICS, COST_METRICS
-from fsmc.compress.quantization import is_quantized
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.workspace import Workspace
 from tasks.registry_teacher import registry_lineage

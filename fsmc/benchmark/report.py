@@ -47,7 +47,8 @@ Accuracies in %, mean ± std over seeds; gaps are student − teacher.</p>
 <div class="scroll"><table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
 {% for row, headline in rows %}<tr{% if headline %} class="headline"{% endif %}>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</table></div>
 <h2>Figures</h2>
-<div class="figures">{% for title, png in figures %}<figure{% if "per-class" in title %} class="wide"{% endif %}><img alt="{{ title }}" src="data:image/png;base64,{{ png }}"><figcaption>{{ title }}</figcaption></figure>{% endfor %}</div>
+<div class="figures">{% for title, png in figures %}<figure{% if "per-class" in title %} class="wide"{% endif %}>\
+<img alt="{{ title }}" src="data:image/png;base64,{{ png }}"><figcaption>{{ title }}</figcaption></figure>{% endfor %}</div>
 </body></html>
 """
 

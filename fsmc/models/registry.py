@@ -69,8 +69,12 @@ PRETRAINED = {
         _resnet("resnet44", 44, "cifar10-resnet/resnet44-014dd654.th", "014dd6541728a1c700b1642ab640e211dc6eb8ed507d70697458dc8f8a0ae2e4", None),
         _resnet("resnet56", 56, "cifar10-resnet/resnet56-4bfd9763.th", "4bfd97631478d6b638d2764fd2baff3edb1d7d82252d54439343b6596b9b5367", 0.8320),
         # Adapted to the JPEG-q75 copy by fsmc's `teacher` stage recipe (3 epochs; ../shared/models/README.md).
-        _resnet("resnet20-jpeg", 20, "cifar10-jpeg/resnet20-249d1d06.pt", "249d1d06a2128e09ae6187b4582aa745a48ffc1e23d25a9c5b125540ae727f94", 0.8767, url=False),
-        _resnet("resnet56-jpeg", 56, "cifar10-jpeg/resnet56-b51b123b.pt", "b51b123b1a051b8767e0bc7d5747f261d46d195c909333a99b5f5f722222d1f5", 0.8964, url=False),
+        _resnet(
+            "resnet20-jpeg", 20, "cifar10-jpeg/resnet20-249d1d06.pt", "249d1d06a2128e09ae6187b4582aa745a48ffc1e23d25a9c5b125540ae727f94", 0.8767, url=False
+        ),
+        _resnet(
+            "resnet56-jpeg", 56, "cifar10-jpeg/resnet56-b51b123b.pt", "b51b123b1a051b8767e0bc7d5747f261d46d195c909333a99b5f5f722222d1f5", 0.8964, url=False
+        ),
     )
 }
 

@@ -16,8 +16,8 @@ from fsmc.data.manifest import write_ood_manifest
 from fsmc.data.ood import curate_ood, ood_budget
 from fsmc.data.sources import load_dataset, load_ood_pool
 from fsmc.models.checkpoint import load_checkpoint
-from fsmc.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
+from fsmc.workspace import Workspace
 
 
 def run(params: Params, ws: Workspace) -> dict:

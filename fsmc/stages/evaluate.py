@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 
-
 from fsmc.atomic import read_json, write_json, write_text
 from fsmc.config import Params
 from fsmc.data.images import to_tensor
@@ -14,8 +13,8 @@ from fsmc.data.sources import load_dataset
 from fsmc.evaluation import classification_metrics, per_class_chart, stratified_subset
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.runtime import predict_logits
-from fsmc.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
+from fsmc.workspace import Workspace
 
 
 def run(params: Params, ws: Workspace) -> dict:

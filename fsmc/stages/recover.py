@@ -15,8 +15,8 @@ from fsmc.recover.loop import RecoveryData
 from fsmc.recover.methods import METHODS, RecoveryContext
 from fsmc.recover.pipeline import recover_student
 from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
+from fsmc.workspace import Workspace
 
 
 def _teacher_outputs(params: Params, ws: Workspace, with_features: bool) -> tuple:

@@ -17,23 +17,22 @@ import fsmc.data.images
 import fsmc.models.checkpoint
 import fsmc.models.cifar_resnet
 import fsmc.models.normalized
-import fsmc.runtime
 import fsmc.models.small_cnn
 import fsmc.models.torchvision_net
 import fsmc.models.user_teacher
 import fsmc.models.zoo
+import fsmc.runtime
 import fsmc.train.teacher
-from fsmc.atomic import atomic_write
+from fsmc.atomic import atomic_write, sha256_file
 from fsmc.cache import cache_key, cached_file
 from fsmc.config import Params
 from fsmc.data.sources import load_dataset
 from fsmc.models.checkpoint import save_checkpoint
-from fsmc.atomic import sha256_file
 from fsmc.models.registry import PRETRAINED, load_pretrained
 from fsmc.models.user_teacher import load_user_teacher, teacher_weights_file
-from fsmc.workspace import Workspace
 from fsmc.teacher_outputs import images_key
 from fsmc.train.teacher import adapt_teacher, train_teacher
+from fsmc.workspace import Workspace
 
 # Modules whose code determines the weights: editing one invalidates the cache.
 _RECIPE_CODE = [

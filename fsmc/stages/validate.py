@@ -11,6 +11,7 @@ from fsmc.atomic import read_json, write_json
 from fsmc.config import Params
 from fsmc.data.images import ImageSet
 from fsmc.data.sampling import profile_counts
+from fsmc.data.sources import load_ood_pool
 from fsmc.data.validation import (
     counts_suite,
     few_shot_manifest_suite,
@@ -20,7 +21,6 @@ from fsmc.data.validation import (
     raise_on_failure,
     run_suite,
 )
-from fsmc.data.sources import load_ood_pool
 from fsmc.stages.reading import few_shot_set, ood_set
 from fsmc.workspace import Workspace
 

@@ -83,7 +83,10 @@ def test_oe_plug_in_is_a_switch_on_any_method():
         (["temperature=0"], r"recover.temperature=0.0 must be positive"),
         (["early_stopping=sometimes"], r"recover.early_stopping='sometimes' is unknown; valid: auto, on, off"),
         (["dataset=cifar10", "teacher=resnet20", "scheme=distill"], r"not a smaller architecture for teacher 'resnet20'"),
-        (["scheme=distill", "student=resnet20"], r"compress.student='resnet20' is not a smaller architecture for teacher 'digits-cnn'; valid: auto, small-cnn-half"),
+        (
+            ["scheme=distill", "student=resnet20"],
+            r"compress.student='resnet20' is not a smaller architecture for teacher 'digits-cnn'; valid: auto, small-cnn-half",
+        ),
     ],
 )
 def test_bad_scheme_method_and_hyperparameters_are_named(overrides, message):

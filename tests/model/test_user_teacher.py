@@ -72,7 +72,7 @@ def _run_pipeline(tmp_path, overrides: list[str]) -> dict:
 
 @pytest.mark.slow
 def test_every_method_recovers_a_pruned_torchvision_teacher(resnet18_weights, tmp_path):
-    user = [f"teacher=torchvision:resnet18", f"teacher_weights={resnet18_weights}", *DIGITS_RGB32, "recover.steps=60"]
+    user = ["teacher=torchvision:resnet18", f"teacher_weights={resnet18_weights}", *DIGITS_RGB32, "recover.steps=60"]
     unrecovered = _run_pipeline(tmp_path / "none", [*user, "method=none", "oe=false"])
     assert unrecovered["teacher"]["top1"] > 0.8
     for method in ("bp", "kd", "fskd", "mir"):

@@ -40,9 +40,9 @@ from rich.console import Console
 from rich.table import Table
 
 from fsmc.atomic import write_json
+from fsmc.compress.pruning import model_cost, prune_channels
 from fsmc.config import load_params
 from fsmc.data.images import to_tensor
-from fsmc.compress.pruning import model_cost, prune_channels
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
 from fsmc.recover.loop import Objective, RecoveryData, train
 from fsmc.recover.methods import METHODS
@@ -51,8 +51,8 @@ from fsmc.recover.methods.mir import features_and_logits, replace_head
 from fsmc.stage_cache import run_stage
 from fsmc.stages import CACHED_PIPELINE, STAGES
 from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.workspace import Workspace
 from fsmc.teacher_outputs import images_key, teacher_outputs
+from fsmc.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = [
@@ -64,7 +64,10 @@ K_MAX = 50  # the headline cell's; --k-max 5 --rhos 1 is the CD script's own set
 
 def cell_overrides(rho: float, seed: int) -> list[str]:
     """The paper-cifar10 cell at ``rho``; the seed redraws the shots, the OOD pool and the training order."""
-    return [*SHARED, f"sample_few_shot.k_max={K_MAX}", f"sample_few_shot.imbalance_ratio={rho}", f"sample_few_shot.seed={seed}", f"curate_ood.seed={seed}", f"recover.seed={seed}"]
+    return [
+        *SHARED, f"sample_few_shot.k_max={K_MAX}", f"sample_few_shot.imbalance_ratio={rho}",
+        f"sample_few_shot.seed={seed}", f"curate_ood.seed={seed}", f"recover.seed={seed}",
+    ]
 
 
 def prepare(rho: float, seed: int, out: Path) -> Workspace:
@@ -168,7 +171,8 @@ def bare_loop(student, images, targets, teacher_logits, steps: int, batch: int, 
 
 def loop_against_bare(ws: Workspace, rho: float, steps: int, console: Console) -> dict:
     """fsmc's loop (mir + oe, early stopping off) vs the bare loop, same student, tensors and steps."""
-    params = load_params(REPO / "params.yaml", [*cell_overrides(rho, 0), "recover.method=mir", "recover.oe=true", f"recover.steps={steps}", "recover.early_stopping=off"])
+    overrides = ["recover.method=mir", "recover.oe=true", f"recover.steps={steps}", "recover.early_stopping=off"]
+    params = load_params(REPO / "params.yaml", [*cell_overrides(rho, 0), *overrides])
     teacher, _, _ = load_checkpoint(ws.teacher_model)
     pruned, _, _ = load_checkpoint(ws.pruned_model)
     _, frame, few = few_shot_set(params, ws)

@@ -24,7 +24,6 @@ from fsmc.data.checksums import file_sha256
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.runtime import pick_device
 
-
 # How images become tensors and tensors become outputs: editing any of these invalidates the cache.
 _OUTPUT_CODE = [fsmc.data.images, fsmc.models.normalized, fsmc.models.checkpoint]
 

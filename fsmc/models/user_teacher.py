@@ -23,8 +23,8 @@ from fsmc.atomic import sha256_file
 from fsmc.compress.quantization import QUANTIZATION_TAG
 from fsmc.config import CHECKPOINT_TEACHER, DataParams
 from fsmc.errors import FsmcError
-from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.checkpoint import load_checkpoint
+from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.registry import load_state_dict_checked
 from fsmc.models.zoo import build
 

@@ -7,8 +7,8 @@ from typing import Any
 from torch import nn
 
 from fsmc.errors import FsmcError
-from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.cifar_resnet import CifarResNet
+from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.small_cnn import SmallCNN
 from fsmc.models.torchvision_net import TorchvisionClassifier
 from fsmc.models.vgg import CifarVGG

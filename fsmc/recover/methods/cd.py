@@ -71,7 +71,13 @@ def _targets(outputs: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
 
 
 def closed_form(
-    module: nn.Module, bias: torch.Tensor | None, terms: list[tuple[float, torch.Tensor, torch.Tensor]], image_weights: torch.Tensor, start: torch.Tensor, mask: torch.Tensor | None, ridge: float
+    module: nn.Module,
+    bias: torch.Tensor | None,
+    terms: list[tuple[float, torch.Tensor, torch.Tensor]],
+    image_weights: torch.Tensor,
+    start: torch.Tensor,
+    mask: torch.Tensor | None,
+    ridge: float,
 ) -> torch.Tensor:
     """The weight minimising ``sum_k coef_k * sum_i w_i ||W * inputs_k[i] - outputs_k[i]||^2 + ridge' ||W - start||^2``.
 
@@ -124,7 +130,9 @@ def _cross_loss(layer: nn.Module, weight: torch.Tensor, h_ts: torch.Tensor, y_tt
     return float(mu * correction + (1 - mu) * imitation)
 
 
-def solve_layer(layer: nn.Module, h_ts: torch.Tensor, y_tt: torch.Tensor, h_s: torch.Tensor, y_st: torch.Tensor, mu: float, image_weights: torch.Tensor) -> None:
+def solve_layer(
+    layer: nn.Module, h_ts: torch.Tensor, y_tt: torch.Tensor, h_s: torch.Tensor, y_st: torch.Tensor, mu: float, image_weights: torch.Tensor
+) -> None:
     """Set ``layer``'s weight to the minimiser of the cross-distillation loss, group by group (depthwise convs too)."""
     weight, mask = trainable_weight(layer)  # a sparse layer solves its original weight under its fixed mask
     groups = getattr(layer, "groups", 1)
@@ -139,7 +147,9 @@ def solve_layer(layer: nn.Module, h_ts: torch.Tensor, y_tt: torch.Tensor, h_s: t
         weight.copy_(solved)
 
 
-def layerwise(student: nn.Module, teacher: nn.Module, images: torch.Tensor, context: RecoveryContext, params: RecoverParams, image_weights: torch.Tensor) -> dict[str, list[float]]:
+def layerwise(
+    student: nn.Module, teacher: nn.Module, images: torch.Tensor, context: RecoveryContext, params: RecoverParams, image_weights: torch.Tensor
+) -> dict[str, list[float]]:
     """Cross-distil every compressed layer of ``student`` in place; returns ``{layer: [loss before, loss after]}``."""
     losses = {}
     for name in regressed_layers(student, teacher, context):

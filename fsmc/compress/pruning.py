@@ -116,6 +116,10 @@ def prune_channels(
         The pruned copy (eval mode, CPU) and the teacher channels each pruned layer kept.
     """
     student = copy.deepcopy(model).cpu().eval()
+    layers = {name for name, m in student.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    unknown = sorted(set(layer_ratios or {}) - layers)
+    if unknown:
+        raise FsmcError(f"layer_ratios names {unknown}, which are not conv/linear layers of the model; valid names: {', '.join(sorted(layers))}.")
     if importance in ("taylor", "class-aware"):
         if gradient_loss is None:
             raise FsmcError(f"compress.importance={importance!r} needs images to score channels by gradient.")

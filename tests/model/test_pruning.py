@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from fsmc.compress.pruning import channel_counts, model_cost, prune_channels
+from fsmc.errors import FsmcError
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
 from fsmc.models.zoo import build, trained_here_spec
 
@@ -35,6 +37,8 @@ def test_layer_ratios_set_each_layers_width_and_zero_keeps_a_layer_whole():
     assert channel_counts(teacher, student)["net.features.0"] == [32, 32]
     assert channel_counts(teacher, student)["net.features.3"] == [64, 16]
     assert "net.features.0" not in kept.outputs and len(kept.outputs["net.features.3"]) == 16
+    with pytest.raises(FsmcError, match="net.features.9"):  # a typo names the layer, not an AttributeError deep in torch
+        prune_channels(teacher, example, ratio=0.5, layer_ratios={"net.features.9": 0.5})
 
 
 def test_pruned_checkpoint_round_trips_exactly(tmp_path):

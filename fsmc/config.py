@@ -32,6 +32,9 @@ TORCHVISION_PREFIX = "torchvision:"
 TORCHVISION_TEACHERS = (
     "resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "efficientnet_b0",
 )
+# A user's own network: "module:PKG.MODULE:FUNCTION" (a function returning the untrained nn.Module) plus a state dict.
+MODULE_PREFIX = "module:"
+_MODULE_TARGET = re.compile(r"^module:[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
 # A model in the MLflow registry that fsmc registered: models:/NAME/VERSION or models:/NAME@ALIAS. `fsmc run`
 # fetches its fsmc checkpoint (weights only) before the pipeline; the pure stages then read that file.
 REGISTRY_PREFIX = "models:/"
@@ -88,9 +91,9 @@ class DataParams:
     """What is compressed: the in-distribution dataset and the teacher."""
 
     dataset: str = "digits"  # in-distribution dataset (embedded default: sklearn digits)
-    teacher: str = "digits-cnn"  # a zoo name that suits the dataset, or torchvision:NAME (a user's model)
-    teacher_weights: str = ""  # torchvision teachers: the state-dict file (torch.save(model.state_dict()))
-    normalization: str = "imagenet"  # torchvision teachers: imagenet, or "m1,m2,m3;s1,s2,s3" (per-channel mean;std)
+    teacher: str = "digits-cnn"  # a zoo name for the dataset; a user's model: torchvision:NAME, module:PKG.MODULE:FUNCTION
+    teacher_weights: str = ""  # torchvision/module teachers: the state-dict file (torch.save(model.state_dict()))
+    normalization: str = "imagenet"  # torchvision/module teachers: imagenet, or "m1,m2,m3;s1,s2,s3" (per-channel mean;std)
     image_size: int = 0  # resize ID and OOD images to this square size (0: the dataset's own)
     image_channels: int = 0  # 3: grey images repeated to RGB, 1: RGB to grey (0: the dataset's own)
     ood_pool: str = "auto"  # auto (the dataset's default), photo-patches, tinyimagenet, or folder:PATH
@@ -104,8 +107,13 @@ class DataParams:
 
     @property
     def user_teacher(self) -> bool:
-        """Whether the teacher is the user's (``torchvision:NAME``, ``checkpoint``, ``models:/...``), not the zoo's."""
-        return self.torchvision_arch is not None or self.teacher == CHECKPOINT_TEACHER or self.registry_teacher
+        """Whether the teacher is the user's (``torchvision:NAME``, ``module:...``, ``checkpoint``, ``models:/...``), not the zoo's."""
+        return (
+            self.torchvision_arch is not None
+            or self.module_target is not None
+            or self.teacher == CHECKPOINT_TEACHER
+            or self.registry_teacher
+        )
 
     @property
     def registry_teacher(self) -> bool:
@@ -116,6 +124,11 @@ class DataParams:
     def torchvision_arch(self) -> str | None:
         """The architecture of a ``torchvision:NAME`` teacher, else ``None``."""
         return self.teacher.removeprefix(TORCHVISION_PREFIX) if self.teacher.startswith(TORCHVISION_PREFIX) else None
+
+    @property
+    def module_target(self) -> str | None:
+        """``PKG.MODULE:FUNCTION`` of a ``module:PKG.MODULE:FUNCTION`` teacher (the user's own factory), else ``None``."""
+        return self.teacher.removeprefix(MODULE_PREFIX) if self.teacher.startswith(MODULE_PREFIX) else None
 
     def teacher_normalization(self, channels: int) -> tuple[list[float], list[float]]:
         """(mean, std) per channel a torchvision teacher expects its [0, 1] input normalised with."""
@@ -402,6 +415,11 @@ def _check_user_teacher(d: DataParams) -> None:
         )
     elif d.user_teacher:
         _check(
+            d.module_target is None or bool(_MODULE_TARGET.match(d.teacher)),
+            f"data.teacher={d.teacher!r} is not a factory name; write module:PKG.MODULE:FUNCTION (e.g. "
+            "module:mypkg.nets:build_net), a function returning the untrained torch.nn.Module.",
+        )
+        _check(
             bool(d.teacher_weights),
             f"data.teacher={d.teacher!r} needs its trained weights: set data.teacher_weights=PATH to "
             + (
@@ -413,7 +431,8 @@ def _check_user_teacher(d: DataParams) -> None:
     else:
         _check(
             not d.teacher_weights,
-            f"data.teacher_weights={d.teacher_weights!r} applies only to torchvision:NAME and checkpoint teachers; zoo teacher "
+            f"data.teacher_weights={d.teacher_weights!r} applies only to a user's own teacher (torchvision:NAME, "
+            f"module:PKG.MODULE:FUNCTION, checkpoint); zoo teacher "
             f"{d.teacher!r} brings its own weights. Remove teacher_weights or name a torchvision teacher.",
         )
     if d.normalization != "imagenet":
@@ -468,9 +487,10 @@ def validate(params: Params) -> Params:
     )
     teachers = teachers_for(d.dataset)
     _check(
-        d.teacher in teachers or d.registry_teacher,
+        d.teacher in teachers or d.registry_teacher or d.module_target is not None,
         f"data.teacher={d.teacher!r} does not exist for dataset {d.dataset!r}; valid teachers: {', '.join(teachers)}, "
-        "or a model fsmc registered in MLflow (models:/NAME/VERSION or models:/NAME@ALIAS).",
+        "a model fsmc registered in MLflow (models:/NAME/VERSION or models:/NAME@ALIAS), or your own network's "
+        "factory (module:PKG.MODULE:FUNCTION) with data.teacher_weights.",
     )
     _check_user_teacher(d)
     _check(0 < d.test_fraction < 1, f"data.test_fraction={d.test_fraction} must lie strictly between 0 and 1.")

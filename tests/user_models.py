@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torchvision
 from PIL import Image
+from torch import nn
 
 from fsmc.config import IMAGENET_NORMALIZATION, DataParams
 from fsmc.data.images import to_tensor
@@ -22,10 +23,60 @@ from fsmc.data.sources import load_dataset
 def train_torchvision_on_digits(name: str, size: int, epochs: int, path: Path) -> float:
     """Train ``name`` on digits at ``size`` x ``size`` RGB, save its ``state_dict()`` to ``path``; return test top-1."""
     torch.manual_seed(0)
+    return train_on_digits(torchvision.models.get_model(name, weights=None, num_classes=10), size, epochs, path)
+
+
+class UserNet(nn.Module):
+    """A network of a user's own, not of any library: a stem, two residual stages (one with a 1x1 projection),
+    ``x.mean((2, 3))`` as the global pooling, and a two-layer head."""
+
+    def __init__(self, num_classes: int = 10, width: int = 16):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        self.block1 = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+        )  # fmt: skip
+        self.block2 = nn.Sequential(
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1, bias=False), nn.BatchNorm2d(2 * width),
+        )  # fmt: skip
+        self.project = nn.Sequential(nn.Conv2d(width, 2 * width, 1, stride=2, bias=False), nn.BatchNorm2d(2 * width))
+        self.hidden = nn.Linear(2 * width, 2 * width)
+        self.logits = nn.Linear(2 * width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = torch.relu(x + self.block1(x))
+        x = torch.relu(self.project(x) + self.block2(x))
+        return self.logits(torch.relu(self.hidden(x.mean((2, 3)))))
+
+
+def build_user_net(num_classes: int = 10) -> nn.Module:
+    """The factory a user names as ``teacher=module:tests.user_models:build_user_net``."""
+    return UserNet(num_classes)
+
+
+class DataDependentNet(UserNet):
+    """A forward with Python control flow on tensor values: runs, but torch.fx cannot trace it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.mean() > 10:  # never true for normalised images
+            x = x / 2
+        return super().forward(x)
+
+
+def build_data_dependent_net() -> nn.Module:
+    """A factory without ``num_classes`` (fsmc then calls it with no arguments)."""
+    return DataDependentNet(10)
+
+
+def train_on_digits(model: nn.Module, size: int, epochs: int, path: Path) -> float:
+    """Train ``model`` on digits at ``size`` x ``size`` RGB, save its ``state_dict()`` to ``path``; return test top-1."""
+    torch.manual_seed(0)
     data = load_dataset(DataParams(image_size=size, image_channels=3))
     images, labels = to_tensor(data.train.images, data.train.pixel_max), torch.from_numpy(data.train.labels)
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in IMAGENET_NORMALIZATION)
-    model = torchvision.models.get_model(name, weights=None, num_classes=10)
     optimiser = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     steps = epochs * (len(images) // 64)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, 0.05, total_steps=steps)

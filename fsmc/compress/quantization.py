@@ -27,7 +27,10 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from fsmc.models.tracing import traced
+
 BACKEND = "x86"
+_INSTEAD = "Use scheme=channel or unstructured for this model (they need no trace)."
 QUANTIZATION_TAG = "int8-x86-fx"
 
 
@@ -50,7 +53,10 @@ def quantize_ptq(model: nn.Module, calibration: torch.Tensor, batch_size: int = 
     """Post-training static int8 quantization of a copy of ``model``, calibrated on ``calibration`` images."""
     qconfig, _, prepare_fx, _, convert_fx = _fx()
     torch.backends.quantized.engine = BACKEND
-    prepared = _quietly(prepare_fx, copy.deepcopy(model).cpu().eval(), qconfig(BACKEND), example_inputs=(calibration[:1],))
+    float_model = copy.deepcopy(model).cpu().eval()
+    prepared = traced(
+        lambda: _quietly(prepare_fx, float_model, qconfig(BACKEND), example_inputs=(calibration[:1],)), "scheme=int8-ptq", _INSTEAD
+    )
     with torch.inference_mode():
         for start in range(0, len(calibration), batch_size):
             prepared(calibration[start : start + batch_size])
@@ -60,7 +66,10 @@ def quantize_ptq(model: nn.Module, calibration: torch.Tensor, batch_size: int = 
 def prepare_qat(model: nn.Module, example: torch.Tensor) -> torch.fx.GraphModule:
     """A trainable copy of ``model`` with fused conv-BN and fake-quant on weights and activations."""
     _, qat_qconfig, _, prepare_qat_fx, _ = _fx()
-    return _quietly(prepare_qat_fx, copy.deepcopy(model).cpu().train(), qat_qconfig(BACKEND), example_inputs=(example[:1].cpu(),))
+    float_model = copy.deepcopy(model).cpu().train()
+    return traced(
+        lambda: _quietly(prepare_qat_fx, float_model, qat_qconfig(BACKEND), example_inputs=(example[:1].cpu(),)), "scheme=int8-qat", _INSTEAD
+    )
 
 
 def convert_qat(prepared: nn.Module) -> torch.fx.GraphModule:

@@ -1,5 +1,5 @@
-"""A user's own classifier as the teacher: a torchvision architecture plus a state-dict file, or an
-fsmc checkpoint (a student fsmc registered, as the teacher of the next round).
+"""A user's own classifier as the teacher: a torchvision architecture or the user's own factory function
+(``module:PKG.MODULE:FUNCTION``) plus a state-dict file, or an fsmc checkpoint (a student fsmc registered, as the teacher of the next round).
 
 The weights are read with ``torch.load(weights_only=True)`` and their sha256 is
 recorded, so a run names exactly which file it compressed. Everything that can be
@@ -24,6 +24,7 @@ from fsmc.compress.quantization import QUANTIZATION_TAG
 from fsmc.config import CHECKPOINT_TEACHER, DataParams
 from fsmc.errors import FsmcError
 from fsmc.models.checkpoint import load_checkpoint
+from fsmc.models.factory_net import factory_source_sha256
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.registry import load_state_dict_checked
 from fsmc.models.zoo import build
@@ -86,9 +87,8 @@ def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: t
         )
     if data.teacher == CHECKPOINT_TEACHER:
         return _from_checkpoint(path, data, classes, image_shape)
-    arch = data.torchvision_arch
-    if arch is None:
-        raise FsmcError(f"data.teacher={data.teacher!r} is not a user teacher (torchvision:NAME or checkpoint).")
+    if data.torchvision_arch is None and data.module_target is None:
+        raise FsmcError(f"data.teacher={data.teacher!r} is not a user teacher (torchvision:NAME, module:..., or checkpoint).")
     height, width, channels = image_shape
     mean, std = data.teacher_normalization(channels)
     if len(mean) != channels:
@@ -96,7 +96,11 @@ def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: t
             f"data.normalization={data.normalization!r} gives {len(mean)} channel means but the images have "
             f"{channels} channels; give one mean and one std per channel."
         )
-    spec = {"arch": "torchvision", "kwargs": {"name": arch, "num_classes": len(classes)}, "mean": mean, "std": std}
+    spec = {"arch": "torchvision", "kwargs": {"name": data.torchvision_arch, "num_classes": len(classes)}, "mean": mean, "std": std}
+    if data.module_target is not None:
+        target = data.module_target
+        spec = {"arch": "module", "kwargs": {"target": target, "num_classes": len(classes), "source_sha256": factory_source_sha256(target)}}
+        spec |= {"mean": mean, "std": std}
     model = build(spec)
     state = _read_state_dict(path)
     net = model.net.model
@@ -107,14 +111,14 @@ def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: t
             f"{len(classes)} ({', '.join(classes[:6])}{', ...' if len(classes) > 6 else ''}); pass the dataset the "
             "model was trained for, or the model trained for this dataset."
         )
-    first_conv = next(name for name, module in net.named_modules() if isinstance(module, torch.nn.Conv2d))
-    if f"{first_conv}.weight" in state and state[f"{first_conv}.weight"].shape[1] != channels:
+    first_conv = next((name for name, module in net.named_modules() if isinstance(module, torch.nn.Conv2d)), None)
+    if first_conv is not None and f"{first_conv}.weight" in state and state[f"{first_conv}.weight"].shape[1] != channels:
         expected = state[f"{first_conv}.weight"].shape[1]
         raise FsmcError(
             f"The teacher in {path} takes {expected}-channel images (layer {first_conv!r}) but the data has {channels}; "
             f"set data.image_channels={expected} to convert the images."
         )
-    load_state_dict_checked(net, state, f"data.teacher_weights={str(path)!r} ({arch})")
+    load_state_dict_checked(net, state, f"data.teacher_weights={str(path)!r} ({data.teacher})")
     return _checked(model, spec, path, data, classes, image_shape)
 
 

@@ -8,12 +8,19 @@ from torch import nn
 
 from fsmc.errors import FsmcError
 from fsmc.models.cifar_resnet import CifarResNet
+from fsmc.models.factory_net import FactoryClassifier
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.small_cnn import SmallCNN
 from fsmc.models.torchvision_net import TorchvisionClassifier
 from fsmc.models.vgg import CifarVGG
 
-ARCHITECTURES = {"small-cnn": SmallCNN, "cifar-resnet": CifarResNet, "cifar-vgg16-bn": CifarVGG, "torchvision": TorchvisionClassifier}
+ARCHITECTURES = {
+    "small-cnn": SmallCNN,
+    "cifar-resnet": CifarResNet,
+    "cifar-vgg16-bn": CifarVGG,
+    "torchvision": TorchvisionClassifier,
+    "module": FactoryClassifier,  # a user's own network, rebuilt by their factory function
+}
 
 
 def build(spec: dict[str, Any]) -> NormalizedClassifier:

@@ -16,6 +16,7 @@ import fsmc.data.embedded
 import fsmc.data.images
 import fsmc.models.checkpoint
 import fsmc.models.cifar_resnet
+import fsmc.models.factory_net
 import fsmc.models.normalized
 import fsmc.models.small_cnn
 import fsmc.models.torchvision_net
@@ -28,6 +29,7 @@ from fsmc.cache import cache_key, cached_file
 from fsmc.config import Params
 from fsmc.data.sources import load_dataset
 from fsmc.models.checkpoint import save_checkpoint
+from fsmc.models.factory_net import factory_source_sha256
 from fsmc.models.registry import PRETRAINED, load_pretrained
 from fsmc.models.user_teacher import load_user_teacher, teacher_weights_file
 from fsmc.teacher_outputs import images_key
@@ -39,6 +41,7 @@ _RECIPE_CODE = [
     fsmc.train.teacher,
     fsmc.models.small_cnn,
     fsmc.models.torchvision_net,
+    fsmc.models.factory_net,
     fsmc.models.user_teacher,
     fsmc.models.cifar_resnet,
     fsmc.models.zoo,
@@ -56,6 +59,8 @@ def _recipe(params: Params) -> dict:
         # The file's bytes, not its path, identify the teacher: a retrained file at the same path is another one.
         return {
             "torchvision": d.torchvision_arch,
+            "module": d.module_target,
+            "module_sha256": factory_source_sha256(d.module_target) if d.module_target else "",
             "weights_sha256": sha256_file(teacher_weights_file(d)),
             "normalization": d.normalization,
             "image_size": d.image_size,

@@ -9,6 +9,7 @@ import torch
 import torchvision
 
 from fsmc.compress.pruning import masked_copy, model_cost, prune_channels
+from fsmc.compress.quantization import quantize_ptq
 from fsmc.config import load_params
 from fsmc.errors import FsmcError
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
@@ -18,7 +19,7 @@ from fsmc.stage_cache import run_stage
 from fsmc.stages import CACHED_PIPELINE, STAGES
 from fsmc.workspace import Workspace
 from tests.conftest import REPO
-from tests.user_models import train_torchvision_on_digits
+from tests.user_models import UserNet, train_on_digits, train_torchvision_on_digits
 
 DIGITS_RGB32 = ["image_size=32", "image_channels=3"]
 
@@ -153,7 +154,9 @@ def test_grey_images_for_an_rgb_teacher_say_which_setting_converts_them(tmp_path
     [
         (["teacher=torchvision:resnet18"], r"needs its trained weights: set data.teacher_weights"),
         (["teacher=torchvision:vgg11", "teacher_weights=x.pt"], r"does not exist for dataset 'digits'"),
-        (["teacher_weights=x.pt"], r"applies only to torchvision:NAME and checkpoint teachers"),
+        (["teacher_weights=x.pt"], r"applies only to a user's own teacher \(torchvision:NAME, module:"),
+        (["teacher=module:mypkg.nets", "teacher_weights=x.pt"], r"is not a factory name; write module:PKG.MODULE:FUNCTION"),
+        (["teacher=modul:mypkg.nets:build"], r"or your own network's factory \(module:PKG.MODULE:FUNCTION\)"),
         (["teacher=torchvision:resnet18", "teacher_weights=x.pt", "normalization=0.5,0.5"], r"normalization='0.5,0.5' is not valid"),
         (["image_size=4"], r"image_size=4 must be 0"),
         (["teacher=models:/fsmc-student"], r"is not a registry URI; write models:/NAME/VERSION"),
@@ -165,3 +168,95 @@ def test_grey_images_for_an_rgb_teacher_say_which_setting_converts_them(tmp_path
 def test_bad_user_teacher_settings_are_refused_at_validation(overrides, message):
     with pytest.raises(FsmcError, match=message):
         load_params(REPO / "params.yaml", overrides)
+
+
+FACTORY = "module:tests.user_models:build_user_net"
+
+
+def _factory_spec(target: str = "tests.user_models:build_user_net") -> dict:
+    return {"arch": "module", "kwargs": {"target": target, "num_classes": 10}, "mean": [0.5] * 3, "std": [0.25] * 3}
+
+
+def test_a_users_own_network_splits_at_its_global_pooling_and_prunes_as_a_whole(tmp_path):
+    torch.manual_seed(0)
+    teacher = build(_factory_spec()).eval()
+    images = torch.rand(4, 3, 16, 16)
+    with torch.no_grad():
+        features = teacher.forward_features(images)
+        assert features.shape == (4, 32, 8, 8)  # the map x.mean((2, 3)) pools
+        assert torch.equal(teacher.forward_head(features), teacher(images))
+    assert teacher.classifier is teacher.net.model.logits
+    student, kept = prune_channels(teacher, images, ratio=0.5)
+    layers = dict(student.named_modules())
+    # the residual stream of stage 1 is pruned with its stem; the 1x1 projection into stage 2 follows its input
+    assert layers["net.model.stem.0"].out_channels == layers["net.model.block1.3"].out_channels == 8
+    assert layers["net.model.project.0"].in_channels == 8
+    # the feature width before pooling and the two-layer head stay the teacher's (mir reuses the head)
+    assert layers["net.model.block2.3"].out_channels == 32 and student.net.model.hidden.weight.shape == (32, 32)
+    assert model_cost(student, images).macs < 0.5 * model_cost(teacher, images).macs
+    with torch.no_grad():
+        pruned = student(images)
+        assert torch.allclose(pruned, masked_copy(teacher, kept)(images), atol=1e-5)
+        assert torch.equal(student.forward_head(student.forward_features(images)), pruned)
+    save_checkpoint(tmp_path / "student.pt", student, _factory_spec())
+    assert torch.equal(load_checkpoint(tmp_path / "student.pt")[0](images), pruned)
+
+
+def test_an_untraceable_network_still_prunes_but_mir_and_int8_name_the_untraceable_line():
+    teacher = build(_factory_spec("tests.user_models:build_data_dependent_net")).eval()
+    images = torch.rand(4, 3, 16, 16)
+    student, _ = prune_channels(teacher, images, ratio=0.5)  # torch-pruning needs no symbolic trace
+    assert student(images).shape == (4, 10)
+    untraceable = r"tracing stopped at .*tests/user_models.py:\d+: if x.mean\(\) > 10"
+    with pytest.raises(FsmcError, match=untraceable + r".*Use method=kd or bp"):
+        teacher.forward_features(images)
+    with pytest.raises(FsmcError, match=r"scheme=int8-ptq needs torch.fx .*" + untraceable + r".*Use scheme=channel"):
+        quantize_ptq(teacher, images)
+
+
+@pytest.mark.parametrize(
+    ("teacher", "message"),
+    [
+        ("module:tests.no_such_module:build", r"importing 'tests.no_such_module' failed \(ModuleNotFoundError"),
+        ("module:tests.user_models:build_nothing", r"has no function 'build_nothing'; its public callables are: .*build_user_net"),
+        ("module:tests.user_models:write_png_folder", r"calling it \(no arguments\) failed with TypeError: .*missing 5 required"),
+    ],
+)
+def test_a_factory_that_cannot_build_the_network_says_why(teacher, message, tmp_path):
+    weights = tmp_path / "w.pt"
+    torch.save(build(_factory_spec()).net.model.state_dict(), weights)
+    data = load_params(REPO / "params.yaml", [f"teacher={teacher}", f"teacher_weights={weights}", "image_size=16", "image_channels=3"]).data
+    with pytest.raises(FsmcError, match=message):
+        load_user_teacher(data, CLASSES, (16, 16, 3))
+
+
+def test_a_network_with_another_class_count_than_the_data_is_refused(tmp_path):
+    weights = tmp_path / "w.pt"
+    torch.save(build(_factory_spec()).net.model.state_dict(), weights)
+    overrides = [f"teacher_weights={weights}", "image_size=16", "image_channels=3"]
+    data = load_params(REPO / "params.yaml", [f"teacher={FACTORY}", *overrides]).data
+    with pytest.raises(FsmcError, match=r"has 10 classes \(layer 'logits'\) but the data has 5"):
+        load_user_teacher(data, CLASSES[:5], (16, 16, 3))  # a factory taking num_classes: the weights disagree
+    data = load_params(REPO / "params.yaml", ["teacher=module:tests.user_models:build_data_dependent_net", *overrides]).data
+    with pytest.raises(FsmcError, match=r"has no nn.Linear layer with 5 outputs \(one per class of the data\)"):
+        load_user_teacher(data, CLASSES[:5], (16, 16, 3))  # a factory with a fixed class count
+
+
+@pytest.fixture(scope="module")
+def user_net_weights(tmp_path_factory):
+    path = tmp_path_factory.mktemp("factory") / "user-net-digits.pt"
+    torch.manual_seed(0)
+    accuracy = train_on_digits(UserNet(10), 16, 8, path)
+    assert accuracy > 0.8, f"the fixture teacher itself is bad ({accuracy:.3f}): nothing below would mean anything"
+    return path
+
+
+@pytest.mark.slow
+def test_every_method_recovers_a_pruned_network_of_the_users_own(user_net_weights, tmp_path):
+    user = [f"teacher={FACTORY}", f"teacher_weights={user_net_weights}", "image_size=16", "image_channels=3", "recover.steps=60"]
+    unrecovered = _run_pipeline(tmp_path / "none", [*user, "method=none", "oe=false"])
+    assert unrecovered["teacher"]["top1"] > 0.8
+    for method in ("bp", "kd", "fskd", "cd", "mir"):
+        for oe in ("false", "true"):
+            metrics = _run_pipeline(tmp_path / f"{method}-{oe}", [*user, f"method={method}", f"oe={oe}"])
+            assert metrics["student"]["top1"] > unrecovered["student"]["top1"] + 0.1, (method, oe, metrics["student"]["top1"])

@@ -24,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -39,12 +41,15 @@ from fsmc.models.tracing import traced as trace
 def resolve_factory(target: str) -> Callable[..., Any]:
     """The function ``PKG.MODULE:FUNCTION`` names, imported; an FsmcError that says why when it cannot be."""
     module_name, _, function_name = target.partition(":")
+    if os.getcwd() not in sys.path:  # as uvicorn and celery do: a module in the folder fsmc runs from is found
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except Exception as error:  # ImportError, or the module's own code failing at import
         raise FsmcError(
             f"data.teacher=module:{target} cannot be used: importing {module_name!r} failed ({type(error).__name__}: "
-            f"{error}). Make the module importable (install its package, or add its folder to PYTHONPATH) and name "
+            f"{error}). Make the module importable (run from its folder, install its package, or add its folder to "
+            "PYTHONPATH) and name "
             "a function in it, as module:PKG.MODULE:FUNCTION."
         ) from None
     factory = getattr(module, function_name, None)

@@ -12,6 +12,7 @@ from fsmc.compress.pruning import masked_copy, model_cost, prune_channels
 from fsmc.compress.quantization import quantize_ptq
 from fsmc.config import load_params
 from fsmc.errors import FsmcError
+from fsmc.export import export_onnx
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
 from fsmc.models.user_teacher import load_user_teacher
 from fsmc.models.zoo import build
@@ -260,3 +261,13 @@ def test_every_method_recovers_a_pruned_network_of_the_users_own(user_net_weight
         for oe in ("false", "true"):
             metrics = _run_pipeline(tmp_path / f"{method}-{oe}", [*user, f"method={method}", f"oe={oe}"])
             assert metrics["student"]["top1"] > unrecovered["student"]["top1"] + 0.1, (method, oe, metrics["student"]["top1"])
+
+
+@pytest.mark.parametrize("spec", [_spec("resnet18"), _spec("mobilenet_v3_small"), _factory_spec()], ids=["resnet18", "mnv3", "own"])
+def test_a_pruned_student_of_a_users_model_exports_to_onnx_that_agrees_with_torch(spec, tmp_path):
+    torch.manual_seed(0)
+    teacher = build(spec).eval()
+    student, _ = prune_channels(teacher, torch.rand(2, 3, 32, 32), ratio=0.5)
+    check = export_onnx(student.eval(), torch.rand(64, 3, 32, 32), tmp_path / "student.onnx")
+    assert (tmp_path / "student.onnx").stat().st_size > 0
+    assert check["prediction_agreement"] == 1.0 and check["max_abs_diff"] < 1e-3, check

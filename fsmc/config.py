@@ -62,9 +62,24 @@ DISTILL_STUDENTS = {
     "resnet32": ("resnet20",),
     "digits-cnn": ("small-cnn-half",),
     "small-cnn": ("small-cnn-half",),
+    "torchvision:resnet34": ("torchvision:resnet18",),
+    "torchvision:resnet50": ("torchvision:resnet18", "torchvision:resnet34"),
+    "torchvision:mobilenet_v3_large": ("torchvision:mobilenet_v3_small",),
 }
-# Distillation students narrower than their teacher: mir cannot reuse the teacher's head on them.
-NARROW_STUDENTS = ("small-cnn-half",)
+# (teacher, student) pairs whose student's feature width differs from the teacher's: mir cannot reuse the teacher's head.
+NARROW_STUDENTS = {
+    ("digits-cnn", "small-cnn-half"),
+    ("small-cnn", "small-cnn-half"),
+    ("torchvision:resnet50", "torchvision:resnet18"),
+    ("torchvision:resnet50", "torchvision:resnet34"),
+    ("torchvision:mobilenet_v3_large", "torchvision:mobilenet_v3_small"),
+}
+# (teacher, student) pairs of other block types or layouts: the student cannot start as a copy of teacher blocks.
+SCRATCH_ONLY_STUDENTS = {
+    ("torchvision:resnet50", "torchvision:resnet18"),
+    ("torchvision:resnet50", "torchvision:resnet34"),
+    ("torchvision:mobilenet_v3_large", "torchvision:mobilenet_v3_small"),
+}
 _QAT_GRAPH = "the int8-qat student is a fused, fake-quantized graph"
 # Why a recovery method cannot follow a compression scheme: (scheme, method) -> reason.
 INAPPLICABLE = {
@@ -195,7 +210,7 @@ class CompressParams:
     ratio: float = 0.5  # channel: share of channels removed per prunable layer; unstructured: share of weights zeroed
     global_pruning: bool = False  # channel / unstructured: rank channels or weights across layers, not per layer
     student: str = "auto"  # distill: the smaller architecture (auto: resnet20 for deeper ResNets, small-cnn-half)
-    student_init: str = "teacher"  # distill: teacher (block-dropped / channel-pruned copy) or scratch
+    student_init: str = "teacher"  # distill: teacher (block-dropped / channel-pruned copy; same block type only) or scratch
     calibration_images: int = 512  # int8-ptq, class-aware: the whole few-shot set, then OOD images up to this total
 
     def resolved_student(self, teacher: str) -> str:
@@ -536,11 +551,17 @@ def validate(params: Params) -> Params:
             + (", ".join(("auto", *students)) if students else "none (no smaller zoo architecture; use scheme=channel)")
             + ".",
         )
+        pair = (d.teacher, c.resolved_student(d.teacher))
         _check(
-            not (r.method == "mir" and c.resolved_student(d.teacher) in NARROW_STUDENTS),
+            not (r.method == "mir" and pair in NARROW_STUDENTS),
             f"recover.method='mir' does not apply to compress.scheme='distill' with student "
-            f"{c.resolved_student(d.teacher)!r}: mir reuses the teacher's classifier, which needs the student's feature "
-            "width to equal the teacher's, and this student is half as wide. Use method=kd (or bp, none) with it.",
+            f"{pair[1]!r}: mir reuses the teacher's classifier, which needs the student's feature "
+            f"width to equal the teacher's, and {pair[1]!r} is narrower than {pair[0]!r}. Use method=kd (or bp, none) with it.",
+        )
+        _check(
+            not (c.student_init == "teacher" and pair in SCRATCH_ONLY_STUDENTS),
+            f"compress.student_init='teacher' cannot start {pair[1]!r} from {pair[0]!r}: their blocks differ in type or "
+            "layout, so no teacher block can be copied into the student. Set compress.student_init=scratch.",
         )
     _check(c.calibration_images >= 1, f"compress.calibration_images={c.calibration_images} must be at least 1.")
     _check(

@@ -8,6 +8,10 @@
 * ``small-cnn-half`` under the small CNN: half the width of the first two conv blocks,
   the feature width kept; ``student_init=teacher`` is the L1 channel-pruned teacher.
 
+* a user's torchvision teacher: ``resnet34 -> resnet18`` (block dropping over the four
+  stages, as above; mir applies), ``resnet50 -> resnet18/34`` and ``mobilenet_v3_large ->
+  mobilenet_v3_small`` (other block types: ``student_init=scratch`` only, narrower features: kd/bp).
+
 ``student_init=scratch`` initialises the student with torch's defaults (seed 0).
 """
 
@@ -20,6 +24,7 @@ import numpy as np
 import torch
 
 from fsmc.compress.pruning import prune_channels
+from fsmc.config import TORCHVISION_PREFIX
 from fsmc.errors import FsmcError
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.zoo import build
@@ -30,6 +35,9 @@ def student_spec(teacher_spec: dict[str, Any], student: str) -> dict[str, Any]:
     spec = copy.deepcopy(teacher_spec)
     if student.startswith("resnet") and spec["arch"] == "cifar-resnet":
         spec["kwargs"]["depth"] = int(student.removeprefix("resnet"))
+        return spec
+    if student.startswith(TORCHVISION_PREFIX) and spec["arch"] == "torchvision":
+        spec["kwargs"]["name"] = student.removeprefix(TORCHVISION_PREFIX)
         return spec
     if student == "small-cnn-half" and spec["arch"] == "small-cnn":
         widths = spec["kwargs"].get("widths", (32, 64, 64))
@@ -56,12 +64,15 @@ def smaller_student(
         pruned, _ = prune_channels(teacher, example, 0.5)
         return pruned, spec
     model = build(spec)
-    source, target = teacher.net, model.net
-    state = {k: v for k, v in teacher.state_dict().items() if not k.startswith("net.layer")}
-    for stage in ("layer1", "layer2", "layer3"):
+    if spec["arch"] == "torchvision":  # a ResNet of the same block type (validation refused the others)
+        source, target, prefix, stages = teacher.net.model, model.net.model, "net.model.", ("layer1", "layer2", "layer3", "layer4")
+    else:
+        source, target, prefix, stages = teacher.net, model.net, "net.", ("layer1", "layer2", "layer3")
+    state = {k: v for k, v in teacher.state_dict().items() if not k.startswith(f"{prefix}layer")}
+    for stage in stages:
         teacher_stage, student_stage = getattr(source, stage), getattr(target, stage)
         for position, block in enumerate(kept_blocks(len(teacher_stage), len(student_stage))):
             for key, value in teacher_stage[block].state_dict().items():
-                state[f"net.{stage}.{position}.{key}"] = value
+                state[f"{prefix}{stage}.{position}.{key}"] = value
     model.load_state_dict(state, strict=True)
     return model.eval(), spec

@@ -110,7 +110,8 @@ SCHEME_SUMMARIES = {
     "the zeros stay zero through recovery",
     "int8-ptq": "post-training static int8 quantization, FX graph mode, x86 backend, calibrated on few-shot + OOD images",
     "int8-qat": "int8 quantization-aware training: recovery trains through fake quantization, then converts",
-    "distill": "a smaller architecture (ResNet-56 -> ResNet-20, small-cnn -> small-cnn-half) from the teacher or scratch",
+    "distill": "a smaller architecture (ResNet-56 -> ResNet-20, small-cnn -> small-cnn-half, torchvision ResNet-34 -> "
+    "ResNet-18, ...) from the teacher or scratch",
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from fsmc.atomic import sha256_file, write_json
 from fsmc.config import Params
 from fsmc.data.checksums import KNOWN_DATA
+from fsmc.models.factory_net import factory_source_sha256
 from fsmc.models.registry import PRETRAINED
 from fsmc.models.user_teacher import teacher_weights_file
 from fsmc.preflight import check_inputs
@@ -35,7 +36,10 @@ def _teacher_weights(params: Params) -> dict | None:
         return {"file": PRETRAINED[d.teacher].file, "sha256": PRETRAINED[d.teacher].sha256}
     if d.user_teacher:  # a user's file: its bytes decide whether later stages can be reused
         path = teacher_weights_file(d).resolve()
-        return {"file": str(path), "sha256": sha256_file(path)}
+        record = {"file": str(path), "sha256": sha256_file(path)}
+        if d.module_target:  # the factory's code is the architecture: an edit makes another teacher
+            record["module"], record["module_sha256"] = d.module_target, factory_source_sha256(d.module_target)
+        return record
     return None
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,8 +60,9 @@ def test_dvc_repro_matches_the_flow_and_is_idempotent(repo_copy):
     assert (repo_copy / "data/few_shot/manifest.csv").read_bytes() == (repo_copy / "runs/flow/few_shot/manifest.csv").read_bytes()
 
     second = _sh(["dvc", "repro"], repo_copy)
-    assert "Running stage" not in second.stdout
-    assert "up to date" in second.stdout
+    # record_inputs re-hashes the raw inputs every time; nothing else runs when they are unchanged
+    assert re.findall(r"Running stage '(\w+)'", second.stdout) == ["record_inputs"]
+    assert "'teacher' didn't change, skipping" in second.stdout
 
 
 def test_dvc_exp_run_with_a_param_override(repo_copy):
@@ -70,3 +73,25 @@ def test_dvc_exp_run_with_a_param_override(repo_copy):
     assert "Running stage 'teacher'" not in result.stdout  # untouched stages are reused
     summary = json.loads((repo_copy / "data/recover/summary.json").read_text())
     assert summary["method"] == "bp+oe"
+
+
+def test_dvc_repro_reruns_when_the_users_teacher_weights_change_at_the_same_path(repo_copy):
+    _sh(["dvc", "repro"], repo_copy)
+    weights = repo_copy / "my-teacher.pt"  # the first round's student, as a user's teacher file
+    shutil.copy(repo_copy / "data/recover/model.pt", weights)
+    original = (repo_copy / "params.yaml").read_text()
+    try:
+        params = original.replace("teacher: digits-cnn", "teacher: checkpoint").replace('teacher_weights: ""', "teacher_weights: my-teacher.pt")
+        assert params != original
+        (repo_copy / "params.yaml").write_text(params)
+        first = _sh(["dvc", "repro"], repo_copy)
+        assert "Running stage 'teacher'" in first.stdout
+        same = _sh(["dvc", "repro"], repo_copy)
+        assert "Running stage 'teacher'" not in same.stdout
+        shutil.copy(repo_copy / "data/compress/model.pt", weights)  # retrained in place: same path, other bytes
+        changed = _sh(["dvc", "repro"], repo_copy)
+        assert "Running stage 'teacher'" in changed.stdout and "Running stage 'evaluate'" in changed.stdout
+        sources = json.loads((repo_copy / "data/inputs/sources.json").read_text())
+        assert sources["teacher_weights"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    finally:
+        (repo_copy / "params.yaml").write_text(original)

@@ -161,9 +161,8 @@ def test_a_server_lost_mid_run_keeps_the_outputs_and_log_run_logs_them_later(tmp
     server = _start(["ui", "--port", str(port)], tmp_path)
     try:
         _wait_for(f"{uri}/health")
-        # A long recovery (no early stopping) leaves time to take the server down before logging starts.
         run = _start(
-            ["run", "--workspace", "runs/x", "--set", "teacher.epochs=10", "--set", "oe=false", "--set", "recover.steps=2000"],
+            ["run", "--workspace", "runs/x", "--set", "teacher.epochs=10", "--set", "oe=false", "--set", "recover.steps=300"],
             tmp_path,
             {"MLFLOW_TRACKING_URI": uri},
         )
@@ -171,8 +170,11 @@ def test_a_server_lost_mid_run_keeps_the_outputs_and_log_run_logs_them_later(tmp
         while not (tmp_path / "runs/x/few_shot/manifest.csv").exists():
             assert time.monotonic() < deadline and run.poll() is None, "the run never started"
             time.sleep(0.5)
+        # The run is paused while the server goes down, so the server is lost mid-run however fast the machine is.
+        run.send_signal(signal.SIGSTOP)
         _stop(server)
-        assert not (tmp_path / "runs/x/evaluate").exists(), "the server went down too late for this test"
+        assert not (tmp_path / "runs/x/evaluate").exists(), "the run got past recovery within one poll"
+        run.send_signal(signal.SIGCONT)
         _, err = run.communicate(timeout=600)
         assert run.returncode == 2, err[-3000:]
         assert uri in err and "fsmc log-run runs/x" in err and "Traceback" not in err

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torchvision
 
+from fsmc.compress.distill import smaller_student
 from fsmc.compress.pruning import masked_copy, model_cost, prune_channels
 from fsmc.compress.quantization import quantize_ptq
 from fsmc.config import load_params
@@ -271,3 +272,42 @@ def test_a_pruned_student_of_a_users_model_exports_to_onnx_that_agrees_with_torc
     check = export_onnx(student.eval(), torch.rand(64, 3, 32, 32), tmp_path / "student.onnx")
     assert (tmp_path / "student.onnx").stat().st_size > 0
     assert check["prediction_agreement"] == 1.0 and check["max_abs_diff"] < 1e-3, check
+
+
+def test_a_torchvision_resnet34_distils_into_a_resnet18_that_starts_from_its_blocks():
+    torch.manual_seed(0)
+    teacher = build(_spec("resnet34")).eval()
+    images = torch.rand(2, 3, 32, 32)
+    student, spec = smaller_student(teacher, _spec("resnet34"), "torchvision:resnet18", "teacher", images)
+    assert spec["kwargs"]["name"] == "resnet18" and [len(student.net.model.layer3), len(teacher.net.model.layer3)] == [2, 6]
+    # block 0 of each stage (stride, shortcut) and the last one are copied; stem and head are the teacher's
+    assert torch.equal(student.net.model.layer3[0].conv1.weight, teacher.net.model.layer3[0].conv1.weight)
+    assert torch.equal(student.net.model.layer3[1].conv2.weight, teacher.net.model.layer3[5].conv2.weight)
+    assert torch.equal(student.classifier.weight, teacher.classifier.weight)
+    assert student(images).shape == (2, 10)
+    assert model_cost(student, images).macs < 0.55 * model_cost(teacher, images).macs
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["teacher=torchvision:resnet50", "method=kd"], r"student_init='teacher' cannot start 'torchvision:resnet18' .*student_init=scratch"),
+        (["teacher=torchvision:resnet50", "student_init=scratch"], r"'torchvision:resnet18' is narrower than 'torchvision:resnet50'"),
+        (["teacher=torchvision:resnet18"], r"not a smaller architecture for teacher 'torchvision:resnet18'"),
+    ],
+)
+def test_distillation_students_that_cannot_work_are_refused_at_validation(overrides, message):
+    with pytest.raises(FsmcError, match=message):
+        load_params(REPO / "params.yaml", ["scheme=distill", "teacher_weights=x.pt", *overrides])
+
+
+@pytest.mark.slow
+def test_distillation_into_a_smaller_torchvision_resnet_recovers(tmp_path_factory, tmp_path):
+    weights = tmp_path_factory.mktemp("user") / "resnet34-digits.pt"
+    assert train_torchvision_on_digits("resnet34", 32, 2, weights) > 0.8
+    user = ["teacher=torchvision:resnet34", f"teacher_weights={weights}", *DIGITS_RGB32, "scheme=distill", "recover.steps=60"]
+    unrecovered = _run_pipeline(tmp_path / "none", [*user, "method=none", "oe=false"])
+    assert unrecovered["student"]["macs"] < 0.55 * unrecovered["teacher"]["macs"]
+    for method, oe in (("kd", "true"), ("mir", "true")):
+        metrics = _run_pipeline(tmp_path / f"{method}-{oe}", [*user, f"method={method}", f"oe={oe}"])
+        assert metrics["student"]["top1"] > unrecovered["student"]["top1"] + 0.1, (method, oe, metrics["student"]["top1"])

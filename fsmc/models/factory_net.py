@@ -5,7 +5,7 @@ the final linear layer, the feature map before global pooling and the head after
 it. A torchvision family names them by attribute; an arbitrary network does not,
 so they are found here:
 
-- the classifier is the last ``nn.Linear`` (in execution order) with one output
+- the classifier is the last ``nn.Linear`` defined with one output
   per class;
 - the feature map is the input of the last global average pooling, found by
   tracing the forward with ``torch.fx`` (an ``nn.AdaptiveAvgPool2d`` to 1x1,

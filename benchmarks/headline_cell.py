@@ -46,7 +46,7 @@ from fsmc.data.images import to_tensor
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
 from fsmc.recover.loop import Objective, RecoveryData, train
 from fsmc.recover.methods import METHODS
-from fsmc.recover.methods.base import feature_mse
+from fsmc.recover.methods.base import feature_mimicking
 from fsmc.recover.methods.mir import features_and_logits, replace_head
 from fsmc.stage_cache import run_stage
 from fsmc.stages import CACHED_PIPELINE, STAGES
@@ -181,7 +181,7 @@ def loop_against_bare(ws: Workspace, rho: float, steps: int, console: Console) -
     few_out = teacher_outputs(ws.teacher_model, teacher, images, images_key(list(frame["sha256"])), True)[0]
     ood_out = teacher_outputs(ws.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])), True)[0]
     data = RecoveryData(images, torch.from_numpy(few.labels), ood_images, 10, few_out["logits"], ood_out["logits"], few_out["features"], ood_out["features"])
-    objective = Objective(1.0, 0.0, features_and_logits, feature_mse, target="features")
+    objective = Objective(1.0, 0.0, features_and_logits, feature_mimicking, target="features")
     student = replace_head(pruned, teacher)
     r = params.recover
     best = {"fsmc": float("inf"), "bare": float("inf")}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from fsmc.recover.loop import mixed_batches
+from fsmc.recover.complementary import class_prior, class_weights
+from fsmc.recover.loop import mixed_batches, split_mean
 
 
 def test_a_fixed_share_of_shots_in_every_batch_and_every_image_in_turn():
@@ -27,3 +28,15 @@ def test_uniform_draw_over_shots_and_ood_when_no_share_is_set():
 def test_without_ood_only_shots_are_drawn():
     stream = mixed_batches(n_id=7, n_ood=0, batch_size=4, id_per_batch=2, generator=torch.Generator().manual_seed(2))
     assert all(int(next(stream).max()) < 7 for _ in range(10))
+
+
+def test_class_weighted_distillation_lets_a_rare_class_weigh_like_a_frequent_one():
+    # 10 shots of class 0 (loss 1 each), 1 shot of class 1 (loss 4), then 5 OOD images (loss 2).
+    labels = torch.tensor([0] * 10 + [1])
+    per_image = torch.tensor([1.0] * 10 + [4.0] + [2.0] * 5)
+    is_id = torch.arange(16) < 11
+    plain = split_mean(per_image, is_id, torch.ones(16), ood_weight=0.5)
+    assert torch.isclose(plain, torch.tensor((10 + 4) / 11 + 0.5 * 2))
+    weights = class_weights(class_prior([10, 1]))  # w_c: the rare class 10x the frequent one
+    by_class = split_mean(per_image, is_id, torch.cat([weights[labels], torch.ones(5)]), ood_weight=0.5)
+    assert torch.isclose(by_class, torch.tensor((1 + 4) / 2 + 0.5 * 2))  # each class's mean counts alike

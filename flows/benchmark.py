@@ -24,10 +24,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fsmc.atomic import write_json
 from fsmc.benchmark.cell import architecture_latency, prepare_shared, prepare_teacher, run_cell
 from fsmc.benchmark.grid import Cell, expand
-from fsmc.benchmark.presets import get_preset
 from fsmc.benchmark.report import write_report
 from fsmc.benchmark.results import summarize, teachers, with_gaps, write_results
 from fsmc.config import Params
+from fsmc.config.presets import get_preset
 from fsmc.recover.methods import METHODS
 from fsmc.workspace import Workspace
 from tasks.benchmark_tracking import log_benchmark, start_benchmark_run
@@ -130,7 +130,7 @@ def benchmark_flow(
     """Run the grid of ``preset`` and write results.csv, results.json and report.html.
 
     Args:
-        preset: a name from :data:`fsmc.benchmark.presets.PRESETS`.
+        preset: a name from :data:`fsmc.config.presets.PRESETS`.
         only: ``AXIS=VALUE`` filters (a slice of the grid).
         overrides: ``--set`` overrides applied to every cell.
         params_file: the params.yaml the presets' overrides apply to ('' for the built-in defaults).

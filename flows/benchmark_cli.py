@@ -125,7 +125,7 @@ def benchmark(
 ) -> None:
     """Run a preset's grid of compression experiments on Dask; print the table, write results and the HTML report."""
     from fsmc.benchmark.grid import expand
-    from fsmc.benchmark.presets import get_preset
+    from fsmc.config.presets import get_preset
     from fsmc.preflight import check_inputs
     from tasks.settings import check_tracking_reachable
 

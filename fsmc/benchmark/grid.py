@@ -7,8 +7,8 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from fsmc.benchmark.presets import Preset
 from fsmc.config import Params, load_params
+from fsmc.config.presets import Preset
 from fsmc.errors import FsmcError
 
 

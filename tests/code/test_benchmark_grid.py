@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fsmc.benchmark.grid import expand
-from fsmc.benchmark.presets import PRESETS, get_preset
+from fsmc.config.presets import PRESETS, get_preset
 from fsmc.errors import FsmcError
 from tests.conftest import REPO
 

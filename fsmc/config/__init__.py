@@ -1,0 +1,115 @@
+"""The one typed configuration: ``params.yaml`` loaded into frozen dataclasses, validated once.
+
+Each pipeline stage has its own section (DVC lists exactly those keys as the
+stage's params); ``data`` names what is being compressed and is shared. The file
+is loaded and validated once, before any work starts: an unknown key, a value of
+the wrong type or an out-of-range value raises :class:`FsmcError` naming it.
+
+Modules: :mod:`~fsmc.config.catalogue` (the names the settings accept and which
+combinations apply), :mod:`~fsmc.config.schema` (the dataclasses),
+:mod:`~fsmc.config.checks` (range checks, one function per section),
+:mod:`~fsmc.config.loading` (params.yaml and ``--set`` overrides),
+:mod:`~fsmc.config.presets` (the benchmark grids ``fsmc benchmark`` runs).
+"""
+
+from __future__ import annotations
+
+from fsmc.config.catalogue import (
+    CHECKPOINT_TEACHER,
+    DATASETS,
+    DEFAULT_OOD_POOLS,
+    DISTILL_STUDENTS,
+    EARLY_STOPPING,
+    IMAGENET_NORMALIZATION,
+    IMPORTANCES,
+    INAPPLICABLE,
+    MODULE_PREFIX,
+    MODULE_TARGET_PATTERN,
+    NARROW_STUDENTS,
+    OOD_POOLS,
+    PRECISIONS,
+    PROFILES,
+    RECOVERY_METHODS,
+    REGISTRY_PREFIX,
+    REGISTRY_URI_PATTERN,
+    SCHEMES,
+    SCRATCH_ONLY_STUDENTS,
+    STUDENT_INITS,
+    TEACHERS,
+    TORCHVISION_PREFIX,
+    TORCHVISION_TEACHERS,
+    parse_normalization,
+    teachers_for,
+)
+from fsmc.config.checks import (
+    parse_budget,
+    validate,
+)
+from fsmc.config.loading import (
+    dump_params,
+    load_params,
+    params_from_dict,
+    parse_overrides,
+    resolve_key,
+    valid_keys,
+)
+from fsmc.config.schema import (
+    CompressParams,
+    CurateOodParams,
+    DataParams,
+    EvaluateParams,
+    GateParams,
+    Params,
+    RecoverParams,
+    SampleParams,
+    ServeParams,
+    TeacherParams,
+    TrackingParams,
+)
+
+__all__ = [
+    "CHECKPOINT_TEACHER",
+    "CompressParams",
+    "CurateOodParams",
+    "DATASETS",
+    "DEFAULT_OOD_POOLS",
+    "DISTILL_STUDENTS",
+    "DataParams",
+    "EARLY_STOPPING",
+    "EvaluateParams",
+    "GateParams",
+    "IMAGENET_NORMALIZATION",
+    "IMPORTANCES",
+    "INAPPLICABLE",
+    "MODULE_PREFIX",
+    "MODULE_TARGET_PATTERN",
+    "NARROW_STUDENTS",
+    "OOD_POOLS",
+    "PRECISIONS",
+    "PROFILES",
+    "Params",
+    "RECOVERY_METHODS",
+    "REGISTRY_PREFIX",
+    "REGISTRY_URI_PATTERN",
+    "RecoverParams",
+    "SCHEMES",
+    "SCRATCH_ONLY_STUDENTS",
+    "STUDENT_INITS",
+    "SampleParams",
+    "ServeParams",
+    "TEACHERS",
+    "TORCHVISION_PREFIX",
+    "TORCHVISION_TEACHERS",
+    "TeacherParams",
+    "TrackingParams",
+    "dump_params",
+    "load_params",
+    "params_from_dict",
+    "parse_budget",
+    "parse_normalization",
+    "parse_overrides",
+    "resolve_key",
+    "teachers_for",
+    "valid_keys",
+    "validate",
+]

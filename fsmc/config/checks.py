@@ -1,0 +1,310 @@
+"""Range checks of a loaded :class:`Params`, one function per section; each failure is a one-paragraph FsmcError."""
+
+from __future__ import annotations
+
+import re
+
+from fsmc.config.catalogue import (
+    CHECKPOINT_TEACHER,
+    DATASETS,
+    DEFAULT_OOD_POOLS,
+    DISTILL_STUDENTS,
+    EARLY_STOPPING,
+    IMPORTANCES,
+    INAPPLICABLE,
+    MODULE_TARGET_PATTERN,
+    NARROW_STUDENTS,
+    OOD_POOLS,
+    PRECISIONS,
+    PROFILES,
+    RECOVERY_METHODS,
+    REGISTRY_URI_PATTERN,
+    SCHEMES,
+    SCRATCH_ONLY_STUDENTS,
+    STUDENT_INITS,
+    parse_normalization,
+    teachers_for,
+)
+from fsmc.config.presets import PRESETS
+from fsmc.config.schema import DataParams, Params
+from fsmc.errors import FsmcError
+
+_BUDGET_PATTERN = re.compile(r"^(?:(?P<n>\d+)|(?P<m>\d+(?:\.\d+)?)x)$")
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise FsmcError(message)
+
+
+def parse_budget(budget: str) -> tuple[str, float]:
+    """Parse an OOD budget: ``"all"`` -> ``("all", 0)``, ``"500"`` -> ``("absolute", 500)``, ``"3x"`` -> ``("deficit", 3.0)``."""
+    if budget.strip() == "all":
+        return "all", 0.0
+    match = _BUDGET_PATTERN.match(budget.strip())
+    if not match:
+        raise FsmcError(
+            f"curate_ood.budget={budget!r} is not valid: give 'all' (every usable pool image), a whole number of "
+            "OOD images (e.g. '500') or a multiple of the class deficit with an 'x' suffix (e.g. '3x')."
+        )
+    if match.group("n") is not None:
+        return "absolute", float(match.group("n"))
+    return "deficit", float(match.group("m"))
+
+
+def _check_user_teacher(d: DataParams) -> None:
+    """A user's teacher needs its weights (a file, or the registry), a valid normalisation and a sane image size."""
+    if d.registry_teacher:
+        _check(
+            bool(REGISTRY_URI_PATTERN.match(d.teacher)),
+            f"data.teacher={d.teacher!r} is not a registry URI; write models:/NAME/VERSION or models:/NAME@ALIAS.",
+        )
+        _check(
+            not d.teacher_weights,
+            f"data.teacher_weights={d.teacher_weights!r} does not apply to a registry teacher ({d.teacher}): its "
+            "weights come from the registry. Remove teacher_weights.",
+        )
+    elif d.user_teacher:
+        _check(
+            d.module_target is None or bool(MODULE_TARGET_PATTERN.match(d.teacher)),
+            f"data.teacher={d.teacher!r} is not a factory name; write module:PKG.MODULE:FUNCTION (e.g. "
+            "module:mypkg.nets:build_net), a function returning the untrained torch.nn.Module.",
+        )
+        _check(
+            bool(d.teacher_weights),
+            f"data.teacher={d.teacher!r} needs its trained weights: set data.teacher_weights=PATH to "
+            + (
+                "an fsmc checkpoint (e.g. runs/<run>/recover/model.pt)."
+                if d.teacher == CHECKPOINT_TEACHER
+                else "a file saved with torch.save(model.state_dict(), PATH)."
+            ),
+        )
+    else:
+        _check(
+            not d.teacher_weights,
+            f"data.teacher_weights={d.teacher_weights!r} applies only to a user's own teacher (torchvision:NAME, "
+            f"module:PKG.MODULE:FUNCTION, checkpoint); zoo teacher "
+            f"{d.teacher!r} brings its own weights. Remove teacher_weights or name a torchvision teacher.",
+        )
+    if d.normalization != "imagenet":
+        try:
+            parse_normalization(d.normalization)
+            valid = True
+        except ValueError:
+            valid = False
+        _check(
+            valid,
+            f"data.normalization={d.normalization!r} is not valid; give imagenet, or per-channel means and stds as "
+            "'m1,m2,m3;s1,s2,s3' (as many stds as means, all positive).",
+        )
+    _check(
+        d.image_size == 0 or 8 <= d.image_size <= 1024,
+        f"data.image_size={d.image_size} must be 0 (the dataset's own size) or between 8 and 1024 pixels.",
+    )
+    _check(
+        d.image_channels in (0, 1, 3),
+        f"data.image_channels={d.image_channels} must be 0 (as the dataset has), 1 (grey) or 3 (RGB).",
+    )
+
+
+# numpy's and torch's generators take seeds in [0, 2**32).
+_SEED_LIMIT = 2**32
+
+
+def check_seeds(params: Params) -> None:
+    """Every ``seed`` / ``split_seed`` key is a valid generator seed (else numpy fails mid-run)."""
+    for section, body in params.to_dict().items():
+        for key, value in body.items():
+            if key.endswith("seed"):
+                _check(
+                    0 <= value < _SEED_LIMIT,
+                    f"{section}.{key}={value} is not a valid seed; give an integer from 0 to {_SEED_LIMIT - 1}.",
+                )
+
+
+def check_data(params: Params) -> None:
+    """``data``: a known dataset, OOD pool and teacher, and what a user's teacher needs."""
+    d = params.data
+    _check(
+        d.dataset in DATASETS or d.dataset.startswith("folder:"),
+        f"data.dataset={d.dataset!r} is unknown; valid datasets: {', '.join(DATASETS)}, or folder:PATH "
+        "(PATH/train/<class>/ and PATH/test/<class>/ of PNG/JPEG images).",
+    )
+    _check(
+        d.ood_pool != "auto" or d.dataset in DEFAULT_OOD_POOLS,
+        f"data.ood_pool=auto has no default for data.dataset={d.dataset!r}; name a pool: "
+        f"{', '.join(OOD_POOLS[1:])}, or folder:PATH.",
+    )
+    teachers = teachers_for(d.dataset)
+    _check(
+        d.teacher in teachers or d.registry_teacher or d.module_target is not None,
+        f"data.teacher={d.teacher!r} does not exist for dataset {d.dataset!r}; valid teachers: {', '.join(teachers)}, "
+        "a model fsmc registered in MLflow (models:/NAME/VERSION or models:/NAME@ALIAS), or your own network's "
+        "factory (module:PKG.MODULE:FUNCTION) with data.teacher_weights.",
+    )
+    _check_user_teacher(d)
+    _check(0 < d.test_fraction < 1, f"data.test_fraction={d.test_fraction} must lie strictly between 0 and 1.")
+    _check(
+        d.ood_pool in OOD_POOLS or d.ood_pool.startswith("folder:"),
+        f"data.ood_pool={d.ood_pool!r} is unknown; valid: {', '.join(OOD_POOLS)}, or folder:PATH (class sub-folders of images).",
+    )
+
+
+def check_sampling(params: Params) -> None:
+    """``sample_few_shot``: shots, imbalance ratio and profile that give every class a shot."""
+    s = params.sample_few_shot
+    _check(s.k_max >= 1, f"sample_few_shot.k_max={s.k_max} must be at least 1 (shots of the largest class).")
+    _check(
+        s.imbalance_ratio >= 1,
+        f"sample_few_shot.imbalance_ratio={s.imbalance_ratio} must be >= 1 (rho = n_max / n_min; 1 is balanced).",
+    )
+    _check(
+        s.imbalance_ratio <= s.k_max,
+        f"sample_few_shot.imbalance_ratio={s.imbalance_ratio} exceeds k_max={s.k_max}: the rarest class would get "
+        f"floor({s.k_max}/{s.imbalance_ratio}) = 0 samples. Use a ratio of at most {s.k_max} or raise k_max.",
+    )
+    _check(s.profile in PROFILES, f"sample_few_shot.profile={s.profile!r} is unknown; valid profiles: {', '.join(PROFILES)}.")
+
+
+def check_curation(params: Params) -> None:
+    """``curate_ood``: a readable budget and a filter threshold in (0, 1]."""
+    parse_budget(params.curate_ood.budget)
+    _check(
+        0 < params.curate_ood.near_id_threshold <= 1,
+        f"curate_ood.near_id_threshold={params.curate_ood.near_id_threshold} must lie in (0, 1] (1 turns the filter off).",
+    )
+
+
+def check_teacher_training(params: Params) -> None:
+    """``teacher``: positive epochs, batch size and learning rates."""
+    t = params.teacher
+    _check(t.epochs >= 1 and t.batch_size >= 1 and t.lr > 0, f"teacher: epochs, batch_size and lr must be positive (got {t}).")
+    _check(t.adapt_epochs >= 0 and t.adapt_lr > 0, f"teacher.adapt_epochs must be >= 0 and adapt_lr > 0 (got {t}).")
+
+
+def check_compression(params: Params) -> None:
+    """``compress``: a known scheme and criterion, a ratio in (0, 1), a distillation student that fits the teacher."""
+    d, r = params.data, params.recover
+    c = params.compress
+    _check(
+        c.scheme in SCHEMES,
+        f"compress.scheme={c.scheme!r} is unknown; valid schemes: {', '.join(SCHEMES)} (`fsmc methods` describes them).",
+    )
+    _check(c.importance in IMPORTANCES, f"compress.importance={c.importance!r} is unknown; valid: {', '.join(IMPORTANCES)}.")
+    _check(0 < c.ratio < 1, f"compress.ratio={c.ratio} must lie strictly between 0 and 1 (share of channels or weights removed).")
+    _check(
+        c.student_init in STUDENT_INITS,
+        f"compress.student_init={c.student_init!r} is unknown; valid: {', '.join(STUDENT_INITS)}.",
+    )
+    if c.scheme == "distill":
+        students = DISTILL_STUDENTS.get(d.teacher, ())
+        _check(
+            c.resolved_student(d.teacher) in students,
+            f"compress.student={c.student!r} is not a smaller architecture for teacher {d.teacher!r}; valid: "
+            + (", ".join(("auto", *students)) if students else "none (no smaller zoo architecture; use scheme=channel)")
+            + ".",
+        )
+        pair = (d.teacher, c.resolved_student(d.teacher))
+        _check(
+            not (r.method == "mir" and pair in NARROW_STUDENTS),
+            f"recover.method='mir' does not apply to compress.scheme='distill' with student "
+            f"{pair[1]!r}: mir reuses the teacher's classifier, which needs the student's feature "
+            f"width to equal the teacher's, and {pair[1]!r} is narrower than {pair[0]!r}. Use method=kd (or bp, none) with it.",
+        )
+        _check(
+            not (c.student_init == "teacher" and pair in SCRATCH_ONLY_STUDENTS),
+            f"compress.student_init='teacher' cannot start {pair[1]!r} from {pair[0]!r}: their blocks differ in type or "
+            "layout, so no teacher block can be copied into the student. Set compress.student_init=scratch.",
+        )
+    _check(c.calibration_images >= 1, f"compress.calibration_images={c.calibration_images} must be at least 1.")
+
+
+def check_recovery(params: Params) -> None:
+    """``recover``: a known method that applies to the scheme, and every weight and count in range."""
+    c, r = params.compress, params.recover
+    _check(
+        r.method in RECOVERY_METHODS,
+        f"recover.method={r.method!r} is unknown; valid methods: {', '.join(RECOVERY_METHODS)} (`fsmc methods` describes them).",
+    )
+    _check(
+        r.early_stopping in EARLY_STOPPING,
+        f"recover.early_stopping={r.early_stopping!r} is unknown; valid: {', '.join(EARLY_STOPPING)}.",
+    )
+    _check(0 <= r.mu <= 1, f"recover.mu={r.mu} must lie in [0, 1] (weight of CD's correction loss; 1 - mu weighs imitation).")
+    _check(r.steps >= 1, f"recover.steps={r.steps} must be at least 1.")
+    _check(r.batch_size >= 2, f"recover.batch_size={r.batch_size} must be at least 2.")
+    _check(
+        0 <= r.id_per_batch < r.batch_size,
+        f"recover.id_per_batch={r.id_per_batch} must lie in [0, batch_size) = [0, {r.batch_size}) (0: uniform over ID and OOD).",
+    )
+    _check(r.ood_weight >= 0, f"recover.ood_weight={r.ood_weight} must be >= 0.")
+    _check(r.weight_decay >= 0, f"recover.weight_decay={r.weight_decay} must be >= 0.")
+    _check(r.joint_kd >= 0, f"recover.joint_kd={r.joint_kd} must be >= 0.")
+    _check(r.precision in PRECISIONS, f"recover.precision={r.precision!r} is unknown; valid: {', '.join(PRECISIONS)}.")
+    _check(r.layerwise_ood >= 1, f"recover.layerwise_ood={r.layerwise_ood} must be at least 1.")
+    _check(r.layerwise_ood_weight >= 0, f"recover.layerwise_ood_weight={r.layerwise_ood_weight} must be >= 0 (0: the OOD images do not count).")
+    _check(r.ood_holdout >= 1, f"recover.ood_holdout={r.ood_holdout} must be at least 1.")
+    _check(r.lr > 0, f"recover.lr={r.lr} must be positive.")
+    _check(r.temperature > 0, f"recover.temperature={r.temperature} must be positive.")
+    _check(0 <= r.alpha <= 1, f"recover.alpha={r.alpha} must lie in [0, 1].")
+    _check(r.lambda_ood >= 0, f"recover.lambda_ood={r.lambda_ood} must be >= 0.")
+    _check(0 < r.holdout_fraction < 1, f"recover.holdout_fraction={r.holdout_fraction} must lie strictly between 0 and 1.")
+    _check(r.eval_every >= 1 and r.patience >= 1, "recover.eval_every and recover.patience must be at least 1.")
+    reason = INAPPLICABLE.get((c.scheme, r.method))
+    _check(
+        reason is None,
+        f"recover.method={r.method!r} does not apply to compress.scheme={c.scheme!r}: {reason}. Methods that do: "
+        + ", ".join(m for m in RECOVERY_METHODS if (c.scheme, m) not in INAPPLICABLE)
+        + ".",
+    )
+
+
+def check_evaluation(params: Params) -> None:
+    """``evaluate``: at least one minority class, a non-negative test subset size."""
+    _check(params.evaluate.minority_classes >= 1, "evaluate.minority_classes must be at least 1.")
+    _check(params.evaluate.max_test_images >= 0, "evaluate.max_test_images must be >= 0 (0 means the whole test split).")
+
+
+def check_gate(params: Params) -> None:
+    """``gate``: drops as fractions in [0, 1], a positive speed-up, a valid registry alias."""
+    g = params.gate
+    _check(0 <= g.max_top1_drop <= 1, f"gate.max_top1_drop={g.max_top1_drop} must lie in [0, 1] (a fraction: 0.03 = 3 points).")
+    _check(
+        0 <= g.max_worst_class_drop <= 1,
+        f"gate.max_worst_class_drop={g.max_worst_class_drop} must lie in [0, 1] (a fraction: 0.1 = 10 points).",
+    )
+    _check(g.min_speedup > 0, f"gate.min_speedup={g.min_speedup} must be positive (1.0: at least as fast as the teacher).")
+    _check(g.latency_batch >= 1, f"gate.latency_batch={g.latency_batch} must be at least 1.")
+    _check(
+        re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", g.alias) is not None,
+        f"gate.alias={g.alias!r} is not a valid registry alias; use letters, digits, '-' and '_' (e.g. champion).",
+    )
+
+
+def check_serving(params: Params) -> None:
+    """``serve``: a deployment name, two 5-field crons, a known benchmark preset."""
+    sv = params.serve
+    _check(
+        re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", sv.deployment) is not None,
+        f"serve.deployment={sv.deployment!r} is not a valid deployment name; use letters, digits, '.', '-' and '_'.",
+    )
+    for key in ("cron", "benchmark_cron"):
+        cron = getattr(sv, key)
+        _check(
+            len(cron.split()) == 5 and re.fullmatch(r"[0-9*/,\- ]+", cron) is not None,
+            f"serve.{key}={cron!r} is not a 5-field cron expression (minute hour day month weekday, e.g. '0 3 * * *').",
+        )
+    _check(sv.benchmark_preset in PRESETS, f"serve.benchmark_preset={sv.benchmark_preset!r} is unknown; valid presets: {', '.join(PRESETS)}.")
+
+
+SECTION_CHECKS = (
+    check_seeds, check_data, check_sampling, check_curation, check_teacher_training, check_compression,
+    check_recovery, check_evaluation, check_gate, check_serving,
+)
+
+
+def validate(params: Params) -> Params:
+    """Check every value's range, section by section; return ``params`` unchanged or raise :class:`FsmcError`."""
+    for check in SECTION_CHECKS:
+        check(params)
+    return params

@@ -220,41 +220,6 @@ def pull_teacher(
     Console().print(f"fetched {uri}: {lineage['name']} version {lineage['version']} (run {lineage['run_id']}), sha256 {lineage['sha256'][:12]}")
 
 
-def _run_folder_of(target: str, scratch: Path) -> Path:
-    """A run folder for ``target``: the folder itself, or a registered model's pipeline artifacts downloaded."""
-    if not target.startswith("models:/"):
-        return Path(target)
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from tasks.settings import tracking_uri
-
-    check_tracking_reachable()
-    client = mlflow.MlflowClient(tracking_uri())
-    name, _, ref = target.removeprefix("models:/").partition("/")
-    try:
-        if "@" in name:
-            name, alias = name.split("@", 1)
-            version = client.get_model_version_by_alias(name, alias)
-        else:
-            version = client.get_model_version(name, ref)
-        folder = Path(
-            mlflow.artifacts.download_artifacts(
-                run_id=version.run_id, artifact_path="pipeline", dst_path=str(scratch), tracking_uri=tracking_uri()
-            )
-        )
-    except MlflowException as error:
-        raise FsmcError(
-            f"{target} could not be read from the tracking store {tracking_uri()}: {error.message}. "
-            "Give models:/NAME/VERSION, models:/NAME@ALIAS, or a run folder."
-        ) from None
-    # The registry's run is the one to log the export to, whatever an uploaded run.json says.
-    record = folder / "run.json"
-    previous = json.loads(record.read_text()) if record.is_file() else {}
-    record.write_text(json.dumps({**previous, "mlflow_run_id": version.run_id, "export_name": f"{name}-v{version.version}"}))
-    return folder
-
-
 @app.command()
 def export(
     target: Annotated[str, typer.Argument(help="A run folder (runs/<time>-<id>) or a registered model: models:/NAME/VERSION or models:/NAME@ALIAS.")],
@@ -279,13 +244,14 @@ def export(
     from fsmc.models.checkpoint import load_checkpoint
     from fsmc.run_folder import inside, verify
     from fsmc.workspace import Workspace
+    from tasks.export_tracking import log_export, registered_run_folder
 
     _use_directories(data_dir, model_dir)
     if format_ != "onnx":
         _fail(FsmcError(f"--format {format_!r} is not supported; valid formats: onnx."))
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            ws = Workspace(_run_folder_of(target, Path(scratch)))
+            ws = Workspace(registered_run_folder(target, Path(scratch)) if target.startswith("models:/") else Path(target))
             if not ws.student_model.is_file() or not ws.run_params.is_file():
                 raise FsmcError(
                     f"{target} holds no finished run ({ws.student_model} and {ws.run_params} are needed); give a run folder or models:/NAME/VERSION."
@@ -301,15 +267,7 @@ def export(
         write_json(ws.onnx_check, check)
         record = read_json(ws.run_record) if ws.run_record.is_file() else {}
         if record.get("mlflow_run_id"):
-            import mlflow
-
-            from tasks.settings import tracking_uri
-
-            client = mlflow.MlflowClient(tracking_uri())
-            client.log_artifact(record["mlflow_run_id"], str(ws.onnx_model), "export")
-            client.log_artifact(record["mlflow_run_id"], str(ws.onnx_check), "export")
-            client.log_metric(record["mlflow_run_id"], "onnx.max_abs_diff", check["max_abs_diff"])
-            client.log_metric(record["mlflow_run_id"], "onnx.prediction_agreement", check["prediction_agreement"])
+            log_export(record["mlflow_run_id"], ws.onnx_model, ws.onnx_check, check)
         onnx_path = ws.onnx_model
         if output is None and record.get("export_name"):  # a registered model's folder is temporary: keep the file
             output = Path("exports") / f"{record['export_name']}.onnx"

@@ -42,16 +42,14 @@ from rich.table import Table
 from fsmc.atomic import write_json
 from fsmc.compress.pruning import model_cost, prune_channels
 from fsmc.config import load_params
-from fsmc.data.images import to_tensor
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
-from fsmc.recover.loop import Objective, RecoveryData, train
+from fsmc.recover.loop import Objective, train
 from fsmc.recover.methods import METHODS
 from fsmc.recover.methods.base import feature_mimicking
 from fsmc.recover.methods.mir import features_and_logits, replace_head
 from fsmc.stage_cache import run_stage
 from fsmc.stages import CACHED_PIPELINE, STAGES
-from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.teacher_outputs import images_key, teacher_outputs
+from fsmc.stages.reading import recovery_inputs
 from fsmc.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,14 +171,9 @@ def loop_against_bare(ws: Workspace, rho: float, steps: int, console: Console) -
     """fsmc's loop (mir + oe, early stopping off) vs the bare loop, same student, tensors and steps."""
     overrides = ["recover.method=mir", "recover.oe=true", f"recover.steps={steps}", "recover.early_stopping=off"]
     params = load_params(REPO / "params.yaml", [*cell_overrides(rho, 0), *overrides])
-    teacher, _, _ = load_checkpoint(ws.teacher_model)
+    inputs = recovery_inputs(params, ws, with_features=True)
+    teacher, data = inputs.teacher, inputs.data
     pruned, _, _ = load_checkpoint(ws.pruned_model)
-    _, frame, few = few_shot_set(params, ws)
-    ood_frame, ood = ood_set(params, ws)
-    images, ood_images = to_tensor(few.images, few.pixel_max), to_tensor(ood.images, ood.pixel_max)
-    few_out = teacher_outputs(ws.teacher_model, teacher, images, images_key(list(frame["sha256"])), True)[0]
-    ood_out = teacher_outputs(ws.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])), True)[0]
-    data = RecoveryData(images, torch.from_numpy(few.labels), ood_images, 10, few_out["logits"], ood_out["logits"], few_out["features"], ood_out["features"])
     objective = Objective(1.0, 0.0, features_and_logits, feature_mimicking, target="features")
     student = replace_head(pruned, teacher)
     r = params.recover
@@ -191,8 +184,8 @@ def loop_against_bare(ws: Workspace, rho: float, steps: int, console: Console) -
         best["fsmc"] = min(best["fsmc"], time.perf_counter() - t)
         t = time.perf_counter()
         bare_loop(
-            copy.deepcopy(student), torch.cat([images, ood_images]), torch.cat([few_out["features"], ood_out["features"]]),
-            torch.cat([few_out["logits"], ood_out["logits"]]), steps, r.batch_size, r.lr, r.joint_kd, r.temperature,
+            copy.deepcopy(student), torch.cat([data.images, data.ood_images]), torch.cat([data.teacher_features, data.teacher_ood_features]),
+            torch.cat([data.teacher_logits, data.teacher_ood_logits]), steps, r.batch_size, r.lr, r.joint_kd, r.temperature,
         )
         best["bare"] = min(best["bare"], time.perf_counter() - t)
     rates = {k: steps * r.batch_size / v for k, v in best.items()}

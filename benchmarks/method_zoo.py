@@ -31,15 +31,13 @@ from rich.table import Table
 from fsmc.compress.pruning import model_cost
 from fsmc.compress.quantization import quantize_ptq
 from fsmc.config import load_params
-from fsmc.data.images import to_tensor
 from fsmc.gate import cpu_latency
 from fsmc.models.checkpoint import load_checkpoint
-from fsmc.recover.loop import RecoveryData, train
+from fsmc.recover.loop import train
 from fsmc.recover.losses import distillation_loss
 from fsmc.recover.methods.base import kd_objective
 from fsmc.stages import STAGES
-from fsmc.stages.reading import few_shot_set, ood_set
-from fsmc.teacher_outputs import images_key, teacher_outputs
+from fsmc.stages.reading import recovery_inputs
 from fsmc.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,14 +111,10 @@ def main() -> None:
     console.print(results)
 
     # Training-loop throughput against a bare loop, same student and tensors.
-    teacher, _, _ = load_checkpoint(shared.teacher_model)
+    inputs = recovery_inputs(params, shared, with_features=False)
+    teacher, data = inputs.teacher, inputs.data
     student, _, _ = load_checkpoint(shared.pruned_model)
-    _, frame, few = few_shot_set(params, shared)
-    ood_frame, ood = ood_set(params, shared)
-    images, ood_images = to_tensor(few.images, few.pixel_max), to_tensor(ood.images, ood.pixel_max)
-    logits = teacher_outputs(shared.teacher_model, teacher, images, images_key(list(frame["sha256"])))[0]["logits"]
-    ood_logits = teacher_outputs(shared.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])))[0]["logits"]
-    data = RecoveryData(images, torch.from_numpy(few.labels), ood_images, 10, logits, ood_logits)
+    images, ood_images, logits, ood_logits = data.images, data.ood_images, data.teacher_logits, data.teacher_ood_logits
     steps = args.throughput_steps
     loop_params = dataclasses.replace(params.recover, steps=steps, early_stopping="off", oe=True)
     timings = {}

@@ -140,7 +140,6 @@ class RecoverParams:
     alpha: float = 0.9  # weight of the distillation term; 1 - alpha weighs the label terms
     lambda_ood: float = 0.1  # weight of the class-weighted OOD label term (oe only)
     joint_kd: float = 0.1  # oe: weight of logit KD over ID ∪ OOD for methods that do not distil logits (mir, bp)
-    class_weighted_distill: bool = False  # oe: each shot's distillation terms weighted by its class's w_c (rare classes up)
     precision: str = "auto"  # auto (bf16 where the device computes it natively, else fp32) | fp32 | bf16
     ood_holdout: int = 256  # oe + early stopping: OOD images held out; the signal is KD to the teacher on them
     holdout_fraction: float = 0.2  # early stopping without OOD: share of the few-shot set held out

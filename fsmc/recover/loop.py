@@ -15,9 +15,7 @@ every batch of ``batch_size`` images is drawn from ID ∪ OOD (uniformly, or wit
       + l * [ CE(s(x), y) + lambda_ood * CE_w(s(x~), y~) ]    (label terms)
 
 with ``y~`` re-drawn from the complementary distribution Gamma every batch and
-``w`` the class-dependent weights (``fsmc.recover.complementary``). With
-``recover.class_weighted_distill`` the shots' share of the distillation terms is a
-``w_{y}``-weighted mean too (a rare class's shot weighs up to rho times a frequent one's). Why the joint
+``w`` the class-dependent weights (``fsmc.recover.complementary``). Why the joint
 logit term: the teacher's answers on thousands of OOD images are the only signal
 here that is not skewed by the few-shot prior, so every method gets it; a
 feature-mimicking method (mir) gets it at a small weight beside its own term.
@@ -219,16 +217,12 @@ def mixed_batches(n_id: int, n_ood: int, batch_size: int, id_per_batch: int, gen
         yield torch.cat([next(id_stream), next(ood_stream) + n_id])
 
 
-def split_mean(per_image: torch.Tensor, is_id: torch.Tensor, image_weights: torch.Tensor, ood_weight: float | None) -> torch.Tensor:
-    """The batch's loss from per-image losses: a weighted mean over the batch, or (with ``ood_weight``)
-    the weighted mean over the ID images plus ``ood_weight`` x the weighted mean over the OOD ones.
-
-    ``image_weights`` are 1 except on shots when ``recover.class_weighted_distill`` weighs them by class.
-    """
+def split_mean(per_image: torch.Tensor, is_id: torch.Tensor, ood_weight: float | None) -> torch.Tensor:
+    """The batch's loss from per-image losses: their mean, or (with ``ood_weight``) the mean over the
+    ID images plus ``ood_weight`` x the mean over the OOD ones."""
     if ood_weight is None or is_id.all() or not is_id.any():
-        return (image_weights * per_image).sum() / image_weights.sum()
-    id_mean = (image_weights[is_id] * per_image[is_id]).sum() / image_weights[is_id].sum()
-    return id_mean + ood_weight * per_image[~is_id].mean()
+        return per_image.mean()
+    return per_image[is_id].mean() + ood_weight * per_image[~is_id].mean()
 
 
 def _holdout_loss(student: nn.Module, images: torch.Tensor, target: torch.Tensor, signal: str, num_classes: int, temperature: float) -> float:
@@ -290,10 +284,6 @@ def train(
     # The plug-in's joint distillation: methods that do not already distil logits (mir mimics features,
     # bp has no teacher) also match the teacher's logits over ID ∪ OOD, weighted by joint_kd.
     joint_kd = params.joint_kd if use_oe and not (objective.target == "logits" and objective.distill_weight) else 0.0
-    # Class-dependent weights on the distillation terms: each shot weighs its class's w_c, so the rare
-    # classes' few shots pull the student towards the teacher as hard as the frequent classes' many.
-    shot_weights = weights[labels.to(device)] if use_oe and params.class_weighted_distill else torch.ones(n_id, device=device)
-    image_weights = torch.cat([shot_weights, torch.ones(len(images) - n_id, device=device)])
 
     trainable = [p for p in student.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(trainable, lr=params.lr, momentum=0.9, weight_decay=params.weight_decay, nesterov=True)
@@ -326,13 +316,12 @@ def train(
         outputs, logits = outputs.float(), logits.float()
         is_id = is_id.to(device)
         loss = torch.zeros((), device=device)
-        batch_weights = image_weights[batch.to(device)]
         if objective.distill_weight:
             distilled = objective.distill(outputs, targets[batch].to(device))
-            loss = loss + objective.distill_weight * split_mean(distilled, is_id, batch_weights, ood_weight)
+            loss = loss + objective.distill_weight * split_mean(distilled, is_id, ood_weight)
         if joint_kd:
             distilled = kd_term(logits, teacher_logits[batch].to(device))
-            loss = loss + joint_kd * split_mean(distilled, is_id, batch_weights, ood_weight)
+            loss = loss + joint_kd * split_mean(distilled, is_id, ood_weight)
         if objective.label_weight:
             label_term = torch.zeros((), device=device)
             if is_id.any():

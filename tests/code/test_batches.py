@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from fsmc.recover.complementary import class_prior, class_weights
 from fsmc.recover.loop import mixed_batches, split_mean
 
 
@@ -30,13 +29,10 @@ def test_without_ood_only_shots_are_drawn():
     assert all(int(next(stream).max()) < 7 for _ in range(10))
 
 
-def test_class_weighted_distillation_lets_a_rare_class_weigh_like_a_frequent_one():
-    # 10 shots of class 0 (loss 1 each), 1 shot of class 1 (loss 4), then 5 OOD images (loss 2).
-    labels = torch.tensor([0] * 10 + [1])
+
+def test_ood_weight_scales_the_ood_mean_against_the_shots_mean():
+    # 11 shots (mean loss 14 / 11), then 5 OOD images (loss 2 each).
     per_image = torch.tensor([1.0] * 10 + [4.0] + [2.0] * 5)
     is_id = torch.arange(16) < 11
-    plain = split_mean(per_image, is_id, torch.ones(16), ood_weight=0.5)
-    assert torch.isclose(plain, torch.tensor((10 + 4) / 11 + 0.5 * 2))
-    weights = class_weights(class_prior([10, 1]))  # w_c: the rare class 10x the frequent one
-    by_class = split_mean(per_image, is_id, torch.cat([weights[labels], torch.ones(5)]), ood_weight=0.5)
-    assert torch.isclose(by_class, torch.tensor((1 + 4) / 2 + 0.5 * 2))  # each class's mean counts alike
+    assert torch.isclose(split_mean(per_image, is_id, ood_weight=0.5), torch.tensor(14 / 11 + 0.5 * 2))
+    assert torch.isclose(split_mean(per_image, is_id, ood_weight=None), per_image.mean())

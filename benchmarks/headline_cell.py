@@ -45,7 +45,7 @@ from fsmc.config import load_params
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
 from fsmc.recover.loop import Objective, train
 from fsmc.recover.methods import METHODS
-from fsmc.recover.methods.base import feature_mimicking
+from fsmc.recover.methods.base import feature_mse
 from fsmc.recover.methods.mir import features_and_logits, replace_head
 from fsmc.stage_cache import run_stage
 from fsmc.stages import CACHED_PIPELINE, STAGES
@@ -174,7 +174,7 @@ def loop_against_bare(ws: Workspace, rho: float, steps: int, console: Console) -
     inputs = recovery_inputs(params, ws, with_features=True)
     teacher, data = inputs.teacher, inputs.data
     pruned, _, _ = load_checkpoint(ws.pruned_model)
-    objective = Objective(1.0, 0.0, features_and_logits, feature_mimicking, target="features")
+    objective = Objective(1.0, 0.0, features_and_logits, feature_mse, target="features")
     student = replace_head(pruned, teacher)
     r = params.recover
     best = {"fsmc": float("inf"), "bare": float("inf")}

@@ -57,7 +57,7 @@ from tqdm import tqdm
 from fsmc.compress.quantization import observers_frozen
 from fsmc.config import RecoverParams
 from fsmc.recover.complementary import class_prior, class_weights, complementary_distribution, draw_ood_labels
-from fsmc.recover.losses import distillation_loss, distillation_per_image, weighted_cross_entropy
+from fsmc.recover.losses import distillation_loss, weighted_cross_entropy
 from fsmc.runtime import pick_device, predict_logits, seed_everything, training_precision
 
 
@@ -94,7 +94,6 @@ class Objective:
     label_weight: float
     # (student, images) -> (outputs compared with the teacher's, logits for the label terms)
     outputs: Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-    # (student outputs, teacher targets) -> loss per image, shape (batch,): the loop takes the (weighted) means
     distill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     target: str = "logits"  # which teacher outputs of RecoveryData: logits or features
 
@@ -217,12 +216,11 @@ def mixed_batches(n_id: int, n_ood: int, batch_size: int, id_per_batch: int, gen
         yield torch.cat([next(id_stream), next(ood_stream) + n_id])
 
 
-def split_mean(per_image: torch.Tensor, is_id: torch.Tensor, ood_weight: float | None) -> torch.Tensor:
-    """The batch's loss from per-image losses: their mean, or (with ``ood_weight``) the mean over the
-    ID images plus ``ood_weight`` x the mean over the OOD ones."""
+def _split_mean(loss_fn, outputs: torch.Tensor, targets: torch.Tensor, is_id: torch.Tensor, ood_weight: float | None) -> torch.Tensor:
+    """``loss_fn`` over the batch, or (with ``ood_weight``) its mean over the ID images plus ``ood_weight`` x its mean over the OOD ones."""
     if ood_weight is None or is_id.all() or not is_id.any():
-        return per_image.mean()
-    return per_image[is_id].mean() + ood_weight * per_image[~is_id].mean()
+        return loss_fn(outputs, targets)
+    return loss_fn(outputs[is_id], targets[is_id]) + ood_weight * loss_fn(outputs[~is_id], targets[~is_id])
 
 
 def _holdout_loss(student: nn.Module, images: torch.Tensor, target: torch.Tensor, signal: str, num_classes: int, temperature: float) -> float:
@@ -293,7 +291,7 @@ def train(
     # ood_weight, so thousands of OOD images cannot drown the few shots; a uniform draw weighs every image alike.
     ood_weight = params.ood_weight if params.id_per_batch else None
 
-    kd_term = functools.partial(distillation_per_image, temperature=params.temperature)
+    kd_term = functools.partial(distillation_loss, temperature=params.temperature)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
     report.train_size, report.ood_size = n_id, len(images) - n_id
@@ -317,11 +315,9 @@ def train(
         is_id = is_id.to(device)
         loss = torch.zeros((), device=device)
         if objective.distill_weight:
-            distilled = objective.distill(outputs, targets[batch].to(device))
-            loss = loss + objective.distill_weight * split_mean(distilled, is_id, ood_weight)
+            loss = loss + objective.distill_weight * _split_mean(objective.distill, outputs, targets[batch].to(device), is_id, ood_weight)
         if joint_kd:
-            distilled = kd_term(logits, teacher_logits[batch].to(device))
-            loss = loss + joint_kd * split_mean(distilled, is_id, ood_weight)
+            loss = loss + joint_kd * _split_mean(kd_term, logits, teacher_logits[batch].to(device), is_id, ood_weight)
         if objective.label_weight:
             label_term = torch.zeros((), device=device)
             if is_id.any():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fsmc.recover.loop import mixed_batches, split_mean
+from fsmc.recover.loop import mixed_batches
 
 
 def test_a_fixed_share_of_shots_in_every_batch_and_every_image_in_turn():
@@ -27,12 +27,3 @@ def test_uniform_draw_over_shots_and_ood_when_no_share_is_set():
 def test_without_ood_only_shots_are_drawn():
     stream = mixed_batches(n_id=7, n_ood=0, batch_size=4, id_per_batch=2, generator=torch.Generator().manual_seed(2))
     assert all(int(next(stream).max()) < 7 for _ in range(10))
-
-
-
-def test_ood_weight_scales_the_ood_mean_against_the_shots_mean():
-    # 11 shots (mean loss 14 / 11), then 5 OOD images (loss 2 each).
-    per_image = torch.tensor([1.0] * 10 + [4.0] + [2.0] * 5)
-    is_id = torch.arange(16) < 11
-    assert torch.isclose(split_mean(per_image, is_id, ood_weight=0.5), torch.tensor(14 / 11 + 0.5 * 2))
-    assert torch.isclose(split_mean(per_image, is_id, ood_weight=None), per_image.mean())

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fsmc.compress.pruning import KeptChannels
 from fsmc.config import RecoverParams
 from fsmc.recover.loop import Objective, RecoveryData, RecoveryReport, logit_outputs
-from fsmc.recover.losses import distillation_per_image, feature_mse_per_image
+from fsmc.recover.losses import distillation_loss
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,10 @@ def kd_objective(params: RecoverParams) -> Objective:
         distill_weight=params.alpha,
         label_weight=1.0 - params.alpha,
         outputs=logit_outputs,
-        distill=lambda s, t: distillation_per_image(s, t, params.temperature),
+        distill=lambda s, t: distillation_loss(s, t, params.temperature),
     )
 
 
-def feature_mimicking(student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
-    """MiR's loss per image (the loop's :class:`Objective` contract): squared error over channels and positions."""
-    return feature_mse_per_image(student_features, teacher_features)
+def feature_mse(student_features, teacher_features):
+    """MiR's loss: mean squared error over batch, channels and positions."""
+    return F.mse_loss(student_features, teacher_features)

@@ -22,7 +22,7 @@ from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
 
 def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:
     """Cross-entropy fine-tuning (plus the OE label term when plugged in)."""
-    objective = Objective(0.0, 1.0, logit_outputs, lambda s, t: torch.zeros(len(s)))
+    objective = Objective(0.0, 1.0, logit_outputs, lambda s, t: torch.zeros(()))
     return train(student, context.data, params, objective)
 
 

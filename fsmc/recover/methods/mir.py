@@ -24,7 +24,7 @@ from torch import nn
 from fsmc.config import RecoverParams
 from fsmc.errors import FsmcError
 from fsmc.recover.loop import Objective, RecoveryReport, train
-from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, feature_mimicking
+from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, feature_mse
 
 
 def features_and_logits(student: nn.Module, images):
@@ -53,7 +53,7 @@ def replace_head(student: nn.Module, teacher: nn.Module) -> nn.Module:
 
 def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:
     """Mimic the teacher's pre-pooling features under its frozen head."""
-    objective = Objective(1.0, 0.0, features_and_logits, feature_mimicking, target="features")
+    objective = Objective(1.0, 0.0, features_and_logits, feature_mse, target="features")
     recovered, report = train(replace_head(student, context.teacher), context.data, params, objective)
     for parameter in recovered.parameters():
         parameter.requires_grad_(True)

@@ -43,12 +43,12 @@ from fsmc.atomic import write_json
 from fsmc.compress.pruning import model_cost, prune_channels
 from fsmc.config import load_params
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
+from fsmc.pipeline import run_pipeline
 from fsmc.recover.loop import Objective, train
 from fsmc.recover.methods import METHODS
 from fsmc.recover.methods.base import feature_mse
 from fsmc.recover.methods.mir import features_and_logits, replace_head
-from fsmc.stage_cache import run_stage
-from fsmc.stages import CACHED_PIPELINE, STAGES
+from fsmc.stages import STAGES
 from fsmc.stages.reading import recovery_inputs
 from fsmc.workspace import Workspace
 
@@ -72,11 +72,7 @@ def prepare(rho: float, seed: int, out: Path) -> Workspace:
     """Every stage before recovery, through the stage cache, into one workspace per cell."""
     params = load_params(REPO / "params.yaml", cell_overrides(rho, seed))
     ws = Workspace(out / f"rho{rho:g}-seed{seed}")
-    STAGES["record_inputs"](params, ws)
-    for stage in CACHED_PIPELINE:
-        if stage in ("recover", "evaluate"):
-            break
-        run_stage(stage, STAGES[stage], params, ws)
+    run_pipeline(params, ws, stop_before="recover")
     return ws
 
 

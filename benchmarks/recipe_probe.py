@@ -51,9 +51,8 @@ torch.set_num_threads(2)
 from fsmc.config import load_params  # noqa: E402
 from fsmc.data.images import to_tensor  # noqa: E402
 from fsmc.models.checkpoint import load_checkpoint  # noqa: E402
+from fsmc.pipeline import run_pipeline  # noqa: E402
 from fsmc.recover.complementary import class_prior, class_weights, complementary_distribution  # noqa: E402
-from fsmc.stage_cache import run_stage  # noqa: E402
-from fsmc.stages import CACHED_PIPELINE, STAGES  # noqa: E402
 from fsmc.stages.reading import few_shot_set, ood_set  # noqa: E402
 from fsmc.workspace import Workspace  # noqa: E402
 
@@ -65,11 +64,7 @@ overrides = ["data.dataset=cifar10", "data.teacher=resnet56-jpeg", "compress.sch
     f"sample_few_shot.seed={s}", f"curate_ood.seed={s}", f"recover.seed={s}", "recover.method=mir", f"curate_ood.budget={a.budget}"]
 params = load_params(REPO / "params.yaml", overrides)
 ws = Workspace(REPO / "reports" / "recipe_probe" / f"ws-{s}-{a.rho}-{a.budget}")
-STAGES["record_inputs"](params, ws)
-for stage in CACHED_PIPELINE:
-    if stage in ("recover", "evaluate"):
-        break
-    run_stage(stage, STAGES[stage], params, ws)
+run_pipeline(params, ws, stop_before="recover")
 teacher, _, _ = load_checkpoint(ws.teacher_model)
 pruned, _, _ = load_checkpoint(ws.pruned_model)
 dataset, frame, few = few_shot_set(params, ws)

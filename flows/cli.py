@@ -7,6 +7,7 @@ class. Bad input exits with code 2 and a one-paragraph message.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -24,10 +25,12 @@ from flows.cli_common import fail, load_cli_params
 from flows.deploy import deploy_app, serve
 from flows.prefect_logs import hide_user_errors_in_prefect_logs
 from flows.servers import server_app, ui
+from fsmc.config import REGISTERED_NAME_PATTERN
 from fsmc.errors import FsmcError
+from fsmc.models.input_contract import InputContract, apply_input_contract
 from fsmc.preflight import check_inputs
 from fsmc.workspace import new_run_folder
-from tasks.registry_teacher import fetch_registry_teacher
+from tasks.registry_teacher import fetch_registry_teacher, register_teacher
 from tasks.settings import check_tracking_reachable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Few-sample model compression, fair to minority classes.")
@@ -38,7 +41,7 @@ app.command()(benchmark)
 app.add_typer(server_app, name="server")
 app.add_typer(deploy_app, name="deploy")
 # `fsmc --help` lists commands as a user meets them: run first, the servers last.
-_COMMAND_ORDER = ("run", "methods", "params", "benchmark", "export", "ui", "log-run", "pull-teacher", "serve")
+_COMMAND_ORDER = ("run", "methods", "params", "benchmark", "export", "ui", "register-teacher", "log-run", "pull-teacher", "serve")
 
 
 _fail = fail
@@ -139,7 +142,9 @@ def run(
         params = _load(params_file, set_)
         check_tracking_reachable()
         if params.data.registry_teacher:  # the pure stages read the fetched checkpoint
-            fetch_registry_teacher(params.data.teacher)
+            lineage = fetch_registry_teacher(params.data.teacher)
+            # The teacher's registered input decides the image size and channels params leave unset.
+            params = dataclasses.replace(params, data=apply_input_contract(params.data, InputContract.from_record(lineage)))
         check_inputs(params)
     except FsmcError as error:
         _fail(error)
@@ -202,6 +207,46 @@ def log_run(
     else:
         model = result["registered_model"]
         Console().print(f"logged {path} as MLflow run {result['mlflow_run_id']}; registered {model['name']} version {model['version']}")
+
+
+@app.command("register-teacher")
+def register_teacher_command(
+    name: Annotated[str, typer.Option("--name", help="Registered model name to add a version to (created if new).")],
+    set_: Annotated[list[str], typer.Option("--set", help="The teacher and its data: teacher=..., teacher_weights=..., dataset=...")] = [],  # noqa: B006
+    params_file: Annotated[Path, typer.Option("--params", help="Parameter file (defaults apply when absent).")] = Path("params.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder of <dataset>/<split>.npz files.")] = None,
+    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Folder of pretrained weights.")] = None,
+) -> None:
+    """Register your own teacher in the MLflow registry in fsmc's form, to compress it with teacher=models:/NAME/VERSION.
+
+    The teacher is loaded as `fsmc run` loads it (weights-only, checked against the data, sha256
+    recorded), evaluated on the test split, and registered with its input contract (image shape
+    and class names), so a run needs no other setting than the URI.
+    """
+    _use_directories(data_dir, model_dir)
+    if not REGISTERED_NAME_PATTERN.match(name):
+        _fail(FsmcError(f"--name {name!r} is not a registered model name; use letters, digits, '.', '_' and '-'."))
+    try:
+        params = _load(params_file, set_)
+        check_tracking_reachable()
+        if params.data.registry_teacher:
+            raise FsmcError(
+                f"data.teacher={params.data.teacher!r} is already in the registry; register a zoo name, "
+                "torchvision:NAME or module:... teacher (with data.teacher_weights)."
+            )
+        check_inputs(params)
+        result = register_teacher(params, name)
+    except FsmcError as error:
+        _fail(error)
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        Console().print(
+            f"registered {params.data.teacher} as [bold]{result['uri']}[/] (MLflow run {result['run_id']}): test top-1 "
+            f"{100 * result['top1']:.2f} %, worst class {result['worst_class']} {100 * result['worst_class_acc']:.2f} %. "
+            f"Compress it with: fsmc run --set teacher={result['uri']}"
+        )
 
 
 @app.command("pull-teacher")

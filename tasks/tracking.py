@@ -24,8 +24,8 @@ from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
 from fsmc.evaluation import ACCURACY_METRICS, COST_METRICS
 from fsmc.models.checkpoint import load_checkpoint
+from fsmc.models.user_teacher import registry_teacher_record
 from fsmc.workspace import Workspace
-from tasks.registry_teacher import registry_lineage
 from tasks.settings import artifact_root, tracking_uri
 
 # "Creating initial MLflow database tables..." on every new project store: plumbing, not news to a user.
@@ -142,6 +142,49 @@ def _metrics(evaluation: dict) -> dict[str, float]:
     return metrics
 
 
+def log_model_version(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    class_names: tuple[str, ...],
+    registered_name: str,
+    artifact_name: str = "student",
+):
+    """Log ``model`` as the active run's ``artifact_name`` model and register it as a new version of ``registered_name``.
+
+    The signature (float images in [0, 1], N x C x H x W, any batch size) and the class names in the
+    metadata are fsmc's input contract: a model logged here can be the teacher of a next round
+    (``teacher=models:/...``) with no settings about its input.
+    """
+    signature = infer_signature(example.numpy(), model(example).detach().numpy().astype(np.float32))
+    requirements = [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
+    metadata = {"class_names": list(class_names), "input": "float32 images in [0, 1], N x C x H x W, normalisation inside"}
+    if is_quantized(model):
+        # int8 FX graphs neither pickle nor torch.export: TorchScript keeps the int8 kernels, and loading
+        # it runs no Python pickle (README: "What is registered").
+        return mlflow.pytorch.log_model(
+            torch.jit.trace(model, example),
+            name=artifact_name,
+            signature=signature,
+            metadata=metadata,
+            # MLflow saves a ScriptModule with torch.jit.save whatever this says, but refuses "pt2" (its default).
+            serialization_format="pickle",
+            pip_requirements=requirements,
+            registered_model_name=registered_name,
+        )
+    # pt2 (torch.export): a graph, not a pickle, so loading it from a shared registry runs no code.
+    # Input in [0, 1] with the normalisation inside, any batch size (the example's batch is dynamic).
+    return mlflow.pytorch.log_model(
+        model,
+        name=artifact_name,
+        signature=signature,
+        metadata=metadata,
+        input_example=example.numpy(),
+        serialization_format="pt2",
+        pip_requirements=requirements,
+        registered_model_name=registered_name,
+    )
+
+
 def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     """Log the finished pipeline in ``ws`` as one MLflow run and register its student.
 
@@ -153,7 +196,6 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     student, _, _ = load_checkpoint(ws.student_model)
     dataset = load_dataset(params.data)
     example = to_tensor(dataset.test.images[:4], dataset.test.pixel_max)
-    signature = infer_signature(example.numpy(), student(example).detach().numpy().astype(np.float32))
     tags = {
         "teacher": params.data.teacher,
         "dataset": params.data.dataset,
@@ -169,7 +211,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     teacher_weights = read_json(ws.input_sources).get("teacher_weights") if ws.input_sources.is_file() else None
     if teacher_weights:
         tags |= {"teacher_weights": teacher_weights["file"], "teacher_weights_sha256": teacher_weights["sha256"]}
-    if params.data.registry_teacher and (lineage := registry_lineage(params.data.teacher)):
+    if params.data.registry_teacher and (lineage := registry_teacher_record(params.data.teacher)):
         tags |= {"teacher_registered_model": lineage["name"], "teacher_model_version": lineage["version"]}
     run_experiment = experiment_id(params.tracking.experiment)
     done = _already_logged(run_experiment, tags["fsmc.run_uid"], params.tracking.registered_model)
@@ -191,31 +233,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
         _log_dataset_inputs(ws)
         _log_recovery_curves(client, run.info.run_id, ws)
         mlflow.log_artifacts(str(ws.root), artifact_path="pipeline")
-        requirements = [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
-        if is_quantized(student):
-            # int8 FX graphs neither pickle nor torch.export: TorchScript keeps the int8 kernels, and loading
-            # it runs no Python pickle (README: "What is registered").
-            info = mlflow.pytorch.log_model(
-                torch.jit.trace(student, example),
-                name="student",
-                signature=signature,
-                # MLflow saves a ScriptModule with torch.jit.save whatever this says, but refuses "pt2" (its default).
-                serialization_format="pickle",
-                pip_requirements=requirements,
-                registered_model_name=params.tracking.registered_model,
-            )
-        else:
-            # pt2 (torch.export): a graph, not a pickle, so loading it from a shared registry runs no code.
-            # Input in [0, 1] with the normalisation inside, any batch size (the example's batch is dynamic).
-            info = mlflow.pytorch.log_model(
-                student,
-                name="student",
-                signature=signature,
-                input_example=example.numpy(),
-                serialization_format="pt2",
-                pip_requirements=requirements,
-                registered_model_name=params.tracking.registered_model,
-            )
+        info = log_model_version(student, example, dataset.classes, params.tracking.registered_model)
     version = str(info.registered_model_version)
     _tag_version(params.tracking.registered_model, version, tags)
     client.update_model_version(params.tracking.registered_model, version, description=description)

@@ -14,6 +14,7 @@ from fsmc.data.sources import load_dataset
 from fsmc.evaluation import ACCURACY_METRICS, COST_METRICS
 from fsmc.gate import measure_speedup
 from fsmc.models.checkpoint import load_checkpoint
+from fsmc.pipeline import run_pipeline
 from fsmc.stage_cache import run_stage
 from fsmc.stages import CACHED_PIPELINE, STAGES
 from fsmc.stages.recover import warm_teacher_outputs
@@ -31,12 +32,7 @@ def run_cell(params: Params, ws: Workspace, reuse: bool = True) -> dict:
         which stages were reused and the wall time.
     """
     started = time.perf_counter()
-    STAGES["record_inputs"](params, ws)
-    reused = []
-    for stage in CACHED_PIPELINE:
-        _, hit = run_stage(stage, STAGES[stage], params, ws, reuse)
-        if hit:
-            reused.append(stage)
+    reused = run_pipeline(params, ws, reuse)
     return cell_row(ws, reused, time.perf_counter() - started)
 
 
@@ -52,9 +48,7 @@ def prepare_shared(params: Params, ws: Workspace, with_features: list[bool]) -> 
     Cells that differ only in recovery then find all of it in the stage and teacher-output caches
     instead of computing it at the same time on several workers.
     """
-    STAGES["record_inputs"](params, ws)
-    for stage in CACHED_PIPELINE[: CACHED_PIPELINE.index("compress") + 1]:
-        run_stage(stage, STAGES[stage], params, ws)
+    run_pipeline(params, ws, stop_before="recover")
     for features in sorted(set(with_features)):
         warm_teacher_outputs(params, ws, features)
 

@@ -27,6 +27,8 @@ MODULE_TARGET_PATTERN = re.compile(r"^module:[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A
 # fetches its fsmc checkpoint (weights only) before the pipeline; the pure stages then read that file.
 REGISTRY_PREFIX = "models:/"
 REGISTRY_URI_PATTERN = re.compile(r"^models:/[^/@]+(/[0-9]+|@[A-Za-z0-9_\-]+)$")
+# A name fsmc registers a model under: what a models:/NAME/VERSION URI can carry.
+REGISTERED_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
 # An fsmc checkpoint (a student fsmc wrote, say) as the teacher of the next round: data.teacher_weights=PATH.
 CHECKPOINT_TEACHER = "checkpoint"
 IMAGENET_NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))

@@ -27,6 +27,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -64,8 +65,11 @@ def resolve_factory(target: str) -> Callable[..., Any]:
 
 def factory_source_sha256(target: str) -> str:
     """sha256 of the source file of the module ``target`` names: the architecture's code, as part of its identity."""
-    source = inspect.getsourcefile(inspect.getmodule(resolve_factory(target)) or importlib.import_module(target.partition(":")[0]))
-    return hashlib.sha256(open(source, "rb").read()).hexdigest() if source else ""
+    factory = resolve_factory(target)  # imports the module, or a clear error naming what is missing
+    # The module that defines the function (a package may re-export it); hashed afresh on each call
+    # (cheap): a long-lived process must see an edited architecture as another one.
+    source = inspect.getsourcefile(inspect.getmodule(factory) or sys.modules[target.partition(":")[0]])
+    return hashlib.sha256(Path(source).read_bytes()).hexdigest() if source else ""
 
 
 def _is_global_average_pool(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:

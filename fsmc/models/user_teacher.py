@@ -19,12 +19,13 @@ from typing import Any
 
 import torch
 
-from fsmc.atomic import sha256_file
+from fsmc.atomic import read_json, sha256_file
 from fsmc.compress.quantization import QUANTIZATION_TAG
 from fsmc.config import CHECKPOINT_TEACHER, DataParams
 from fsmc.errors import FsmcError
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.models.factory_net import factory_source_sha256
+from fsmc.models.input_contract import InputContract, check_against_contract
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.registry import load_state_dict_checked
 from fsmc.models.zoo import build
@@ -78,6 +79,9 @@ def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: t
                 f"data.teacher={data.teacher!r} has not been fetched from the MLflow registry: `fsmc run` fetches it "
                 f"before the pipeline; for `dvc repro`, run `fsmc pull-teacher {data.teacher}` first."
             )
+        record = registry_teacher_record(data.teacher)
+        if record is not None:  # the class order and input size the teacher was registered with
+            check_against_contract(InputContract.from_record(record), data.teacher, classes, image_shape)
         return _from_checkpoint(path, data, classes, image_shape)
     path = Path(data.teacher_weights).expanduser()
     if not path.is_file():
@@ -176,3 +180,9 @@ def registry_teacher_file(uri: str) -> Path:
     from fsmc.cache import cache_dir
 
     return cache_dir() / "registry-teachers" / f"{hashlib.sha256(uri.encode()).hexdigest()[:24]}.pt"
+
+
+def registry_teacher_record(uri: str) -> dict[str, Any] | None:
+    """The lineage and input contract recorded when registry teacher ``uri`` was fetched (``None``: never fetched)."""
+    record = registry_teacher_file(uri).with_suffix(".json")
+    return read_json(record) if record.is_file() else None

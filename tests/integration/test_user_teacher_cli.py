@@ -10,12 +10,13 @@ import mlflow
 import pytest
 import torch
 import torchvision
+import yaml
 
 from fsmc.config import DataParams
 from fsmc.data.embedded import load_photo_patches
 from fsmc.data.fitting import fit_images
 from fsmc.data.sources import load_dataset
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, last_json, run_cli
 from tests.user_models import train_torchvision_on_digits, write_png_folder
 
 pytestmark = pytest.mark.integration
@@ -73,3 +74,42 @@ def test_a_pickled_module_is_refused_before_any_work(user_project, tmp_path):
     assert result.returncode == 2
     assert "torch.save(model.state_dict(), PATH)" in result.stderr and "Traceback" not in result.stderr
     assert list(project.iterdir()) == [], "bad input must not write anything"
+
+
+def test_a_registered_own_model_is_compressed_by_its_uri_with_its_input_contract(user_project, tmp_path):
+    """The issue's first command: `fsmc run --set teacher=models:/cars-classifier/1 --set dataset=folder:...`."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "params.yaml", project / "params.yaml")
+    data = ["--set", f"dataset=folder:{user_project / 'digits'}", "--set", f"ood_pool=folder:{user_project / 'unlabelled'}"]
+    registered = run_cli(
+        ["register-teacher", "--name", "cars-classifier", "--json", *data, "--set", "teacher=torchvision:mobilenet_v3_small",
+         "--set", f"teacher_weights={user_project / 'mnv3-digits.pt'}", "--set", "image_size=64"],
+        cwd=project,
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stderr[-3000:]
+    teacher = last_json(registered.stdout)
+    assert teacher["uri"] == "models:/cars-classifier/1" and teacher["top1"] > 0.7
+
+    # No image_size: the registered signature (3 x 64 x 64) and class names are the teacher's input contract.
+    result = run_cli(["run", "--json", *data, "--set", f"teacher={teacher['uri']}", "--set", "recover.steps=60"], cwd=project)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = last_json(result.stdout)
+    assert summary["teacher"]["top1"] == pytest.approx(teacher["top1"], abs=1e-9), "the registered teacher is the one compressed"
+    assert summary["student"]["top1"] > 0.6 and summary["student"]["macs"] < 0.6 * summary["teacher"]["macs"]
+    run_params = yaml.safe_load((project / summary["workspace"] / "params.yaml").read_text())
+    assert run_params["data"]["image_size"] == 64, "the run records the size it took from the registry"
+
+    # The same digits under other class names: per-class results would be mislabelled, so nothing starts.
+    renamed = tmp_path / "renamed"
+    for split in ("train", "test"):
+        for folder in (user_project / "digits" / split).iterdir():
+            shutil.copytree(folder, renamed / split / f"digit-{folder.name}")
+    runs_before = sorted((project / "runs").iterdir())
+    refused = run_cli(["run", "--set", f"dataset=folder:{renamed}", *data[2:], "--set", f"teacher={teacher['uri']}"], cwd=project)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "registered for the classes ['0', '1', '2'" in refused.stderr and "'digit-0'" in refused.stderr
+    wrong_size = run_cli(["run", *data, "--set", f"teacher={teacher['uri']}", "--set", "image_size=32"], cwd=project)
+    assert wrong_size.returncode == 2
+    assert "data.image_size=32 but the teacher models:/cars-classifier/1 was registered for 64x64" in wrong_size.stderr
+    assert sorted((project / "runs").iterdir()) == runs_before, "refused runs write no run folder"

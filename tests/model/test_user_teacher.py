@@ -17,8 +17,8 @@ from fsmc.export import export_onnx
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
 from fsmc.models.user_teacher import load_user_teacher
 from fsmc.models.zoo import build
-from fsmc.stage_cache import run_stage
-from fsmc.stages import CACHED_PIPELINE, STAGES
+from fsmc.pipeline import run_pipeline
+from fsmc.stages import STAGES
 from fsmc.workspace import Workspace
 from tests.conftest import REPO
 from tests.user_models import UserNet, train_on_digits, train_torchvision_on_digits
@@ -67,9 +67,7 @@ def test_pruning_removes_channels_across_the_whole_graph(name, residual, depthwi
 def _run_pipeline(tmp_path, overrides: list[str]) -> dict:
     params = load_params(REPO / "params.yaml", overrides)
     ws = Workspace(tmp_path)
-    STAGES["record_inputs"](params, ws)
-    for stage in CACHED_PIPELINE:
-        run_stage(stage, STAGES[stage], params, ws)
+    run_pipeline(params, ws)
     return json.loads(ws.metrics.read_text())
 
 
@@ -82,6 +80,16 @@ def test_every_method_recovers_a_pruned_torchvision_teacher(resnet18_weights, tm
         for oe in ("false", "true"):
             metrics = _run_pipeline(tmp_path / f"{method}-{oe}", [*user, f"method={method}", f"oe={oe}"])
             assert metrics["student"]["top1"] > unrecovered["student"]["top1"] + 0.2, (method, oe)
+
+
+@pytest.mark.slow
+def test_cross_distillation_recovers_a_pruned_torchvision_teacher(resnet18_weights, tmp_path):
+    """cd solves every pruned convolution of the ResNet-18 (residual blocks, downsample branches) in closed form."""
+    user = ["teacher=torchvision:resnet18", f"teacher_weights={resnet18_weights}", *DIGITS_RGB32, "recover.steps=60"]
+    unrecovered = _run_pipeline(tmp_path / "none", [*user, "method=none", "oe=false"])
+    for oe in ("false", "true"):
+        metrics = _run_pipeline(tmp_path / f"cd-{oe}", [*user, "method=cd", f"oe={oe}"])
+        assert metrics["student"]["top1"] > unrecovered["student"]["top1"] + 0.2, (oe, metrics["student"]["top1"])
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from fsmc.config.catalogue import (
     SCHEMES,
     SCRATCH_ONLY_STUDENTS,
     STUDENT_INITS,
+    TIMM_NAME_PATTERN,
     parse_normalization,
     teachers_for,
 )
@@ -71,6 +72,11 @@ def _check_user_teacher(d: DataParams) -> None:
             "module:mypkg.nets:build_net), a function returning the untrained torch.nn.Module.",
         )
         _check(
+            d.timm_arch is None or bool(TIMM_NAME_PATTERN.match(d.teacher)),
+            f"data.teacher={d.teacher!r} is not a timm architecture name; write timm:NAME (e.g. timm:resnet18, "
+            "timm:mobilenetv3_small_100; timm.list_models() lists them).",
+        )
+        _check(
             bool(d.teacher_weights),
             f"data.teacher={d.teacher!r} needs its trained weights: set data.teacher_weights=PATH to "
             + (
@@ -83,7 +89,7 @@ def _check_user_teacher(d: DataParams) -> None:
         _check(
             not d.teacher_weights,
             f"data.teacher_weights={d.teacher_weights!r} applies only to a user's own teacher (torchvision:NAME, "
-            f"module:PKG.MODULE:FUNCTION, checkpoint); zoo teacher "
+            f"timm:NAME, module:PKG.MODULE:FUNCTION, checkpoint); zoo teacher "
             f"{d.teacher!r} brings its own weights. Remove teacher_weights or name a torchvision teacher.",
         )
     if d.normalization != "imagenet":
@@ -137,10 +143,10 @@ def check_data(params: Params) -> None:
     )
     teachers = teachers_for(d.dataset)
     _check(
-        d.teacher in teachers or d.registry_teacher or d.module_target is not None,
+        d.teacher in teachers or d.registry_teacher or d.module_target is not None or d.timm_arch is not None,
         f"data.teacher={d.teacher!r} does not exist for dataset {d.dataset!r}; valid teachers: {', '.join(teachers)}, "
-        "a model fsmc registered in MLflow (models:/NAME/VERSION or models:/NAME@ALIAS), or your own network's "
-        "factory (module:PKG.MODULE:FUNCTION) with data.teacher_weights.",
+        "a timm architecture (timm:NAME), a model in the MLflow registry (models:/NAME/VERSION or models:/NAME@ALIAS), "
+        "or your own network's factory (module:PKG.MODULE:FUNCTION), with data.teacher_weights.",
     )
     _check_user_teacher(d)
     _check(0 < d.test_fraction < 1, f"data.test_fraction={d.test_fraction} must lie strictly between 0 and 1.")
@@ -244,7 +250,7 @@ def check_recovery(params: Params) -> None:
     _check(r.layerwise_ood >= 1, f"recover.layerwise_ood={r.layerwise_ood} must be at least 1.")
     _check(r.layerwise_ood_weight >= 0, f"recover.layerwise_ood_weight={r.layerwise_ood_weight} must be >= 0 (0: the OOD images do not count).")
     _check(r.ood_holdout >= 1, f"recover.ood_holdout={r.ood_holdout} must be at least 1.")
-    _check(r.lr > 0, f"recover.lr={r.lr} must be positive.")
+    _check(r.lr >= 0, f"recover.lr={r.lr} must be positive, or 0 for the method's own learning rate.")
     _check(r.temperature > 0, f"recover.temperature={r.temperature} must be positive.")
     _check(0 <= r.alpha <= 1, f"recover.alpha={r.alpha} must lie in [0, 1].")
     _check(r.lambda_ood >= 0, f"recover.lambda_ood={r.lambda_ood} must be >= 0.")

@@ -8,11 +8,14 @@ from typing import Any
 
 from fsmc.config.catalogue import (
     CHECKPOINT_TEACHER,
+    DEFAULT_LEARNING_RATE,
     DEFAULT_OOD_POOLS,
     DISTILL_STUDENTS,
     IMAGENET_NORMALIZATION,
+    METHOD_LEARNING_RATES,
     MODULE_PREFIX,
     REGISTRY_PREFIX,
+    TIMM_PREFIX,
     TORCHVISION_PREFIX,
     parse_normalization,
 )
@@ -23,8 +26,8 @@ class DataParams:
     """What is compressed: the in-distribution dataset and the teacher."""
 
     dataset: str = "digits"  # in-distribution dataset (embedded default: sklearn digits)
-    teacher: str = "digits-cnn"  # a zoo name for the dataset; a user's model: torchvision:NAME, module:PKG.MODULE:FUNCTION
-    teacher_weights: str = ""  # torchvision/module teachers: the state-dict file (torch.save(model.state_dict()))
+    teacher: str = "digits-cnn"  # a zoo name for the dataset; a user's model: torchvision:NAME, timm:NAME, module:PKG.MODULE:FUNCTION, models:/NAME/VERSION
+    teacher_weights: str = ""  # torchvision/timm/module teachers: the state-dict file (torch.save(model.state_dict()))
     normalization: str = "imagenet"  # torchvision/module teachers: imagenet, or "m1,m2,m3;s1,s2,s3" (per-channel mean;std)
     image_size: int = 0  # resize ID and OOD images to this square size (0: the dataset's own)
     image_channels: int = 0  # 3: grey images repeated to RGB, 1: RGB to grey (0: the dataset's own)
@@ -42,6 +45,7 @@ class DataParams:
         """Whether the teacher is the user's (``torchvision:NAME``, ``module:...``, ``checkpoint``, ``models:/...``), not the zoo's."""
         return (
             self.torchvision_arch is not None
+            or self.timm_arch is not None
             or self.module_target is not None
             or self.teacher == CHECKPOINT_TEACHER
             or self.registry_teacher
@@ -56,6 +60,11 @@ class DataParams:
     def torchvision_arch(self) -> str | None:
         """The architecture of a ``torchvision:NAME`` teacher, else ``None``."""
         return self.teacher.removeprefix(TORCHVISION_PREFIX) if self.teacher.startswith(TORCHVISION_PREFIX) else None
+
+    @property
+    def timm_arch(self) -> str | None:
+        """The architecture of a ``timm:NAME`` teacher, else ``None``."""
+        return self.teacher.removeprefix(TIMM_PREFIX) if self.teacher.startswith(TIMM_PREFIX) else None
 
     @property
     def module_target(self) -> str | None:
@@ -134,7 +143,7 @@ class RecoverParams:
     batch_size: int = 128  # images per step: few-shot only, or few-shot and OOD when the plug-in is on
     id_per_batch: int = 64  # oe: few-shot images in each batch (0: drawn uniformly from ID ∪ OOD with the rest)
     ood_weight: float = 1.0  # oe with id_per_batch > 0: weight of the OOD mean of each term against the ID mean
-    lr: float = 0.02
+    lr: float = 0.0  # SGD learning rate (cosine to 0); 0: the method's own (mir 0.1, the others 0.02)
     weight_decay: float = 1e-4
     temperature: float = 4.0  # KD softmax temperature, > 0
     alpha: float = 0.9  # weight of the distillation term; 1 - alpha weighs the label terms
@@ -149,6 +158,11 @@ class RecoverParams:
     layerwise_ood: int = 256  # fskd, cd + oe: OOD images joining the layer-wise solve (a seeded draw)
     layerwise_ood_weight: float = 0.25  # fskd, cd + oe: the OOD images' mean weight in the layer-wise solve against the shots' mean
     seed: int = 0
+
+    @property
+    def resolved_lr(self) -> float:
+        """The learning rate recovery uses: ``lr``, or the method's measured default when ``lr`` is 0."""
+        return self.lr or METHOD_LEARNING_RATES.get(self.method, DEFAULT_LEARNING_RATE)
 
     @property
     def label(self) -> str:

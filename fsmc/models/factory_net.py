@@ -98,6 +98,19 @@ def _ancestors(node: torch.fx.Node, stop: torch.fx.Node | None = None) -> set[to
     return seen
 
 
+class _ParametricLeafTracer(torch.fx.Tracer):
+    """A tracer that calls every module owning weights or buffers as one node instead of inlining its forward.
+
+    Inlined, a custom BatchNorm (timm's BatchNormAct2d, say) would read its running statistics as
+    tensors captured at trace time, and pruning, which gives the layer new, narrower tensors, would
+    leave the split graph holding the old ones.
+    """
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        owns_tensors = any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False))
+        return owns_tensors or super().is_leaf_module(module, qualified_name)
+
+
 def _subgraph(traced: torch.fx.GraphModule, keep: set[torch.fx.Node], inputs: dict[torch.fx.Node, str], output: torch.fx.Node) -> torch.fx.GraphModule:
     """A graph module of the nodes ``keep`` (in execution order), with ``inputs`` as its placeholders."""
     graph = torch.fx.Graph()
@@ -136,14 +149,17 @@ class FactoryClassifier(ClassifierNet):
                 f"data.teacher=module:{target} returned a {type(model).__name__}, not a torch.nn.Module; the function must "
                 "build and return the (untrained) network whose state dict data.teacher_weights holds."
             )
-        self.model = model
-        self.target, self.num_classes, self.source_sha256 = target, num_classes, source_sha256
+        self.target, self.source_sha256 = target, source_sha256
+        self.adopt(model, num_classes, f"module:{target}", "Build the network for this dataset's classes (the function may take num_classes).")
+
+    def adopt(self, model: nn.Module, num_classes: int, teacher: str, how_to_fix: str) -> None:
+        """Take ``model`` (built for ``num_classes``) as this net; ``teacher`` names it in errors."""
+        self.model, self.num_classes, self.teacher_label = model, num_classes, teacher
         linears = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == num_classes]
         if not linears:
             raise FsmcError(
-                f"data.teacher=module:{target} has no nn.Linear layer with {num_classes} outputs (one per class of the "
-                "data); fsmc keeps the final linear layer whole and needs to find it. Build the network for this "
-                "dataset's classes (the function may take num_classes)."
+                f"data.teacher={teacher} has no nn.Linear layer with {num_classes} outputs (one per class of the "
+                f"data); fsmc keeps the final linear layer whole and needs to find it. {how_to_fix}"
             )
         self._classifier_ref = (linears[-1],)  # a tuple, so the layer is not registered twice
 
@@ -158,8 +174,8 @@ class FactoryClassifier(ClassifierNet):
         if cached is not None:
             return cached
         traced = trace(
-            lambda: torch.fx.symbolic_trace(self.model),
-            f"The pre-pool feature map of data.teacher=module:{self.target} (which mir and the teacher's features need)",
+            lambda: torch.fx.GraphModule(self.model, _ParametricLeafTracer().trace(self.model)),
+            f"The pre-pool feature map of data.teacher={self.teacher_label} (which mir and the teacher's features need)",
             "Use method=kd or bp (they need only the logits).",
         )
         modules = dict(traced.named_modules())
@@ -167,7 +183,7 @@ class FactoryClassifier(ClassifierNet):
         output = next(node for node in traced.graph.nodes if node.op == "output").args[0]
         if not pools or not isinstance(output, torch.fx.Node):
             raise FsmcError(
-                f"data.teacher=module:{self.target} has no global average pooling before its classifier (an "
+                f"data.teacher={self.teacher_label} has no global average pooling before its classifier (an "
                 "nn.AdaptiveAvgPool2d(1), F.adaptive_avg_pool2d(x, 1) or x.mean((2, 3))), so there is no pre-pool "
                 "feature map to mimic. Use method=kd or bp."
             )
@@ -175,7 +191,7 @@ class FactoryClassifier(ClassifierNet):
         head_nodes = _ancestors(output, stop=features)
         if any(node.op == "placeholder" for node in head_nodes - {features}):
             raise FsmcError(
-                f"data.teacher=module:{self.target}: its head uses more than the pooled feature map (the input "
+                f"data.teacher={self.teacher_label}: its head uses more than the pooled feature map (the input "
                 "reaches the logits around the last global pooling), so the network cannot be split into "
                 "features and head. Use method=kd or bp."
             )
@@ -194,7 +210,7 @@ class FactoryClassifier(ClassifierNet):
         return layers[0] if len(layers) == 1 else nn.ModuleList(layers)
 
     def pruning_ignored_layers(self) -> list[nn.Module]:
-        """The head's linear layers and the last conv before pooling: the classifier and the feature width stay the
+        """The head's linear and conv layers and the last conv before pooling: the classifier and the feature width stay the
         teacher's (mir reuses the teacher's head). Without a trace: the classifier and the last conv defined."""
         convs = [m for m in self.model.modules() if isinstance(m, nn.Conv2d)]
         try:
@@ -203,7 +219,7 @@ class FactoryClassifier(ClassifierNet):
             return [self.classifier] + convs[-1:]
         executed = [features_half.get_submodule(n.target) for n in features_half.graph.nodes if n.op == "call_module"]
         last_conv = [m for m in executed if isinstance(m, nn.Conv2d)][-1:]
-        return [m for m in head_layers if isinstance(m, nn.Linear)] + last_conv
+        return [m for m in head_layers if isinstance(m, (nn.Linear, nn.Conv2d))] + last_conv  # a 1x1 conv head (MobileNetV3) too
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature map before the last global average pooling."""

@@ -91,8 +91,8 @@ def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: t
         )
     if data.teacher == CHECKPOINT_TEACHER:
         return _from_checkpoint(path, data, classes, image_shape)
-    if data.torchvision_arch is None and data.module_target is None:
-        raise FsmcError(f"data.teacher={data.teacher!r} is not a user teacher (torchvision:NAME, module:..., or checkpoint).")
+    if data.torchvision_arch is None and data.timm_arch is None and data.module_target is None:
+        raise FsmcError(f"data.teacher={data.teacher!r} is not a user teacher (torchvision:NAME, timm:NAME, module:..., or checkpoint).")
     height, width, channels = image_shape
     mean, std = data.teacher_normalization(channels)
     if len(mean) != channels:
@@ -101,6 +101,8 @@ def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: t
             f"{channels} channels; give one mean and one std per channel."
         )
     spec = {"arch": "torchvision", "kwargs": {"name": data.torchvision_arch, "num_classes": len(classes)}, "mean": mean, "std": std}
+    if data.timm_arch is not None:
+        spec = {"arch": "timm", "kwargs": {"name": data.timm_arch, "num_classes": len(classes)}, "mean": mean, "std": std}
     if data.module_target is not None:
         target = data.module_target
         spec = {"arch": "module", "kwargs": {"target": target, "num_classes": len(classes), "source_sha256": factory_source_sha256(target)}}

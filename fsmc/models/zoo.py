@@ -11,6 +11,7 @@ from fsmc.models.cifar_resnet import CifarResNet
 from fsmc.models.factory_net import FactoryClassifier
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.small_cnn import SmallCNN
+from fsmc.models.timm_net import TimmClassifier
 from fsmc.models.torchvision_net import TorchvisionClassifier
 from fsmc.models.vgg import CifarVGG
 
@@ -20,6 +21,7 @@ ARCHITECTURES = {
     "cifar-vgg16-bn": CifarVGG,
     "torchvision": TorchvisionClassifier,
     "module": FactoryClassifier,  # a user's own network, rebuilt by their factory function
+    "timm": TimmClassifier,  # timm.create_model(name), without downloaded weights (timm is optional)
 }
 
 

@@ -19,6 +19,7 @@ import fsmc.models.cifar_resnet
 import fsmc.models.factory_net
 import fsmc.models.normalized
 import fsmc.models.small_cnn
+import fsmc.models.timm_net
 import fsmc.models.torchvision_net
 import fsmc.models.user_teacher
 import fsmc.models.zoo
@@ -41,6 +42,7 @@ _RECIPE_CODE = [
     fsmc.train.teacher,
     fsmc.models.small_cnn,
     fsmc.models.torchvision_net,
+    fsmc.models.timm_net,
     fsmc.models.factory_net,
     fsmc.models.user_teacher,
     fsmc.models.cifar_resnet,
@@ -59,6 +61,7 @@ def _recipe(params: Params) -> dict:
         # The file's bytes, not its path, identify the teacher: a retrained file at the same path is another one.
         return {
             "torchvision": d.torchvision_arch,
+            "timm": d.timm_arch,
             "module": d.module_target,
             "module_sha256": factory_source_sha256(d.module_target) if d.module_target else "",
             "weights_sha256": sha256_file(teacher_weights_file(d)),

@@ -319,3 +319,48 @@ def test_distillation_into_a_smaller_torchvision_resnet_recovers(tmp_path_factor
     for method, oe in (("kd", "true"), ("mir", "true")):
         metrics = _run_pipeline(tmp_path / f"{method}-{oe}", [*user, f"method={method}", f"oe={oe}"])
         assert metrics["student"]["top1"] > unrecovered["student"]["top1"] + 0.1, (method, oe, metrics["student"]["top1"])
+
+
+def _timm_spec(name: str) -> dict:
+    return {"arch": "timm", "kwargs": {"name": name, "num_classes": 10}, "mean": [0.5] * 3, "std": [0.25] * 3}
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenetv3_small_100"])
+def test_a_timm_teacher_prunes_across_its_graph_and_keeps_its_head(name, tmp_path):
+    torch.manual_seed(0)
+    teacher = build(_timm_spec(name)).eval()
+    images = torch.rand(4, 3, 32, 32)
+    student, kept = prune_channels(teacher, images, ratio=0.5)
+    assert model_cost(student, images).macs < 0.55 * model_cost(teacher, images).macs
+    assert student.classifier.weight.shape == teacher.classifier.weight.shape, "the head (MobileNetV3: 1x1 conv + linear) stays whole"
+    with torch.no_grad():
+        pruned, masked = student(images), masked_copy(teacher, kept)(images)
+        # the split at the global pooling follows the pruned layers (timm's BatchNormAct2d included)
+        normalized = (images - torch.tensor(0.5)) / 0.25
+        split = student.net.forward_head(student.net.forward_features(normalized))
+    assert pruned.shape == (4, 10)
+    assert torch.allclose(pruned, masked, atol=1e-5 * float(masked.abs().max()) + 1e-12)
+    assert torch.allclose(split, pruned, atol=1e-6 * float(pruned.abs().max()) + 1e-12)
+    save_checkpoint(tmp_path / "student.pt", student, _timm_spec(name))
+    assert torch.equal(load_checkpoint(tmp_path / "student.pt")[0](images), pruned)
+
+
+def test_an_unknown_timm_architecture_names_close_ones(tmp_path):
+    with pytest.raises(FsmcError, match=r"data.teacher=timm:resnet_18 is not a timm architecture .*close names: .*resnet18"):
+        build(_timm_spec("resnet_18"))
+
+
+@pytest.mark.slow
+def test_mir_and_kd_recover_a_pruned_timm_teacher(tmp_path_factory, tmp_path):
+    import timm
+
+    weights = tmp_path_factory.mktemp("timm") / "timm-resnet18-digits.pt"
+    torch.manual_seed(0)
+    accuracy = train_on_digits(timm.create_model("resnet18", pretrained=False, num_classes=10), 32, 2, weights)
+    assert accuracy > 0.8, f"the fixture teacher itself is bad ({accuracy:.3f})"
+    user = ["teacher=timm:resnet18", f"teacher_weights={weights}", *DIGITS_RGB32, "recover.steps=60"]
+    unrecovered = _run_pipeline(tmp_path / "none", [*user, "method=none", "oe=false"])
+    assert unrecovered["teacher"]["top1"] == pytest.approx(accuracy, abs=1e-9), "the state dict loaded into timm's resnet18 is the teacher"
+    for method in ("kd", "mir"):
+        metrics = _run_pipeline(tmp_path / method, [*user, f"method={method}", "oe=true"])
+        assert metrics["student"]["top1"] > unrecovered["student"]["top1"] + 0.2, (method, metrics["student"]["top1"])

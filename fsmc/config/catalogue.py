@@ -45,11 +45,6 @@ IMPORTANCES = ("l1", "l2", "bn-scale", "taylor", "class-aware")
 STUDENT_INITS = ("teacher", "scratch")
 # Recovery methods (fsmc.recover.methods); the OE-FSMC plug-in is recover.oe on any of them.
 RECOVERY_METHODS = ("none", "bp", "kd", "fskd", "cd", "mir")
-# recover.lr = 0 picks the method's learning rate. Its losses differ in scale (mir's feature MSE vs the
-# KL of kd, bp's cross-entropy), so one rate is not best for all; each value was chosen on the CIFAR
-# headline cell (benchmarks/README.md), and a method not listed there keeps the measured 0.02.
-METHOD_LEARNING_RATES = {"mir": 0.1}
-DEFAULT_LEARNING_RATE = 0.02
 EARLY_STOPPING = ("auto", "on", "off")
 PRECISIONS = ("auto", "fp32", "bf16")
 # Smaller students of scheme=distill, per teacher; the first is what student=auto picks.

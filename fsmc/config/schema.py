@@ -8,11 +8,9 @@ from typing import Any
 
 from fsmc.config.catalogue import (
     CHECKPOINT_TEACHER,
-    DEFAULT_LEARNING_RATE,
     DEFAULT_OOD_POOLS,
     DISTILL_STUDENTS,
     IMAGENET_NORMALIZATION,
-    METHOD_LEARNING_RATES,
     MODULE_PREFIX,
     REGISTRY_PREFIX,
     TIMM_PREFIX,
@@ -143,7 +141,7 @@ class RecoverParams:
     batch_size: int = 128  # images per step: few-shot only, or few-shot and OOD when the plug-in is on
     id_per_batch: int = 64  # oe: few-shot images in each batch (0: drawn uniformly from ID ∪ OOD with the rest)
     ood_weight: float = 1.0  # oe with id_per_batch > 0: weight of the OOD mean of each term against the ID mean
-    lr: float = 0.0  # SGD learning rate (cosine to 0); 0: the method's own (mir 0.1, the others 0.02)
+    lr: float = 0.02  # SGD (Nesterov) learning rate, cosine to 0
     weight_decay: float = 1e-4
     temperature: float = 4.0  # KD softmax temperature, > 0
     alpha: float = 0.9  # weight of the distillation term; 1 - alpha weighs the label terms
@@ -158,11 +156,6 @@ class RecoverParams:
     layerwise_ood: int = 256  # fskd, cd + oe: OOD images joining the layer-wise solve (a seeded draw)
     layerwise_ood_weight: float = 0.25  # fskd, cd + oe: the OOD images' mean weight in the layer-wise solve against the shots' mean
     seed: int = 0
-
-    @property
-    def resolved_lr(self) -> float:
-        """The learning rate recovery uses: ``lr``, or the method's measured default when ``lr`` is 0."""
-        return self.lr or METHOD_LEARNING_RATES.get(self.method, DEFAULT_LEARNING_RATE)
 
     @property
     def label(self) -> str:

@@ -115,7 +115,7 @@ class RecoveryReport:
     holdout_curve: list[tuple[int, float]] = field(default_factory=list)
     loss_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, mean training loss since the last point)
     precision: str = "fp32"
-    lr: float = 0.0  # the learning rate used (recover.lr, or the method's own when that is 0)
+    lr: float = 0.0  # the learning rate the optimiser started from (recover.lr)
     notes: list[str] = field(default_factory=list)
 
 
@@ -179,7 +179,7 @@ def early_stopping_on(data: RecoveryData, params: RecoverParams) -> bool:
 
 def start_report(data: RecoveryData, params: RecoverParams) -> RecoveryReport:
     """A report that records whether the plug-in could act."""
-    report = RecoveryReport(method=params.label, train_size=len(data.labels), oe_active=oe_active(data, params), lr=params.resolved_lr)
+    report = RecoveryReport(method=params.label, train_size=len(data.labels), oe_active=oe_active(data, params), lr=params.lr)
     if params.oe and not report.oe_active:
         report.notes.append("oe=true but the OOD pool is empty: the plug-in had nothing to add")
     return report
@@ -285,7 +285,7 @@ def train(
     joint_kd = params.joint_kd if use_oe and not (objective.target == "logits" and objective.distill_weight) else 0.0
 
     trainable = [p for p in student.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(trainable, lr=params.resolved_lr, momentum=0.9, weight_decay=params.weight_decay, nesterov=True)
+    optimizer = torch.optim.SGD(trainable, lr=params.lr, momentum=0.9, weight_decay=params.weight_decay, nesterov=True)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=params.steps)
     stream = mixed_batches(n_id, len(images) - n_id, params.batch_size, params.id_per_batch, generator)
     # With shots in every batch, ID and OOD images are averaged apart and the OOD mean weighted by

@@ -40,7 +40,7 @@ def test_overrides_accept_section_key_and_unique_leaf():
         ("budget=lots", "'lots'"),
         ("temperature=inf", "temperature='inf'"),
         ("recover.lr=nan", "recover.lr='nan'"),
-        ("recover.lr=-0.1", "recover.lr=-0.1"),
+        ("recover.lr=0", "recover.lr=0.0 must be positive"),
     ],
 )
 def test_bad_values_are_refused_naming_the_value(override, named):
@@ -111,9 +111,3 @@ def test_unquoted_on_off_in_yaml_reads_as_the_word(tmp_path):
     assert load_params(path).recover.early_stopping == "off"
     path.write_text("recover:\n  early_stopping: on\n")
     assert load_params(path).recover.early_stopping == "on"
-
-
-def test_learning_rate_zero_is_the_methods_own_and_a_set_one_wins():
-    assert load_params(None, ["method=mir"]).recover.resolved_lr == 0.1
-    assert load_params(None, ["method=kd"]).recover.resolved_lr == 0.02
-    assert load_params(None, ["method=mir", "recover.lr=0.05"]).recover.resolved_lr == 0.05

@@ -26,6 +26,9 @@ pytestmark = pytest.mark.integration
         ("recover.temperature=-1", "recover.temperature=-1.0 must be positive"),
         ("sample_few_shot.seed=-1", "sample_few_shot.seed=-1 is not a valid seed"),
         ("recover.seed=4294967296", "recover.seed=4294967296 is not a valid seed"),
+        ("recover.lr=-0.1", "recover.lr=-0.1 must be positive"),
+        ("teacher=timm:res/net", "is not a timm architecture name; write timm:NAME"),
+        ("teacher=timm:resnet18", "needs its trained weights: set data.teacher_weights=PATH"),
     ],
 )
 def test_bad_input_exits_2_before_any_work(tmp_path, override, named):
@@ -45,3 +48,18 @@ def test_error_inside_the_flow_reaches_the_user_cleanly(tmp_path):
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs/x").exists(), "a failed run must not leave a half-written run folder"
 
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--name", "cars classifier"], "--name 'cars classifier' is not a registered model name"),
+        (["--name", "again", "--set", "teacher=models:/fsmc-student/1"], "is already in the registry"),
+        (["--name", "cars", "--set", "teacher=torchvision:resnet18", "--set", "teacher_weights=/nonexistent/w.pt"], "/nonexistent/w.pt"),
+    ],
+)
+def test_register_teacher_refuses_bad_input_before_any_work(tmp_path, args, named):
+    result = run_cli(["register-teacher", *args], cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert named in result.stderr
+    assert not (tmp_path / "mlruns").exists() or not any((tmp_path / "mlruns").rglob("model.pt")), "nothing registered"

@@ -164,7 +164,7 @@ def test_grey_images_for_an_rgb_teacher_say_which_setting_converts_them(tmp_path
     [
         (["teacher=torchvision:resnet18"], r"needs its trained weights: set data.teacher_weights"),
         (["teacher=torchvision:vgg11", "teacher_weights=x.pt"], r"does not exist for dataset 'digits'"),
-        (["teacher_weights=x.pt"], r"applies only to a user's own teacher \(torchvision:NAME, module:"),
+        (["teacher_weights=x.pt"], r"applies only to a user's own teacher \(torchvision:NAME, timm:NAME, module:"),
         (["teacher=module:mypkg.nets", "teacher_weights=x.pt"], r"is not a factory name; write module:PKG.MODULE:FUNCTION"),
         (["teacher=modul:mypkg.nets:build"], r"or your own network's factory \(module:PKG.MODULE:FUNCTION\)"),
         (["teacher=torchvision:resnet18", "teacher_weights=x.pt", "normalization=0.5,0.5"], r"normalization='0.5,0.5' is not valid"),

@@ -62,4 +62,5 @@ def test_register_teacher_refuses_bad_input_before_any_work(tmp_path, args, name
     result = run_cli(["register-teacher", *args], cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert named in result.stderr
-    assert not (tmp_path / "mlruns").exists() or not any((tmp_path / "mlruns").rglob("model.pt")), "nothing registered"
+    logged = list((tmp_path / "mlruns").rglob("MLmodel")) + list((tmp_path / "mlruns").rglob("model.pt"))
+    assert logged == [], "a refused registration logs no model"

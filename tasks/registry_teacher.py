@@ -33,7 +33,7 @@ from fsmc.models.user_teacher import registry_teacher_file
 from fsmc.runtime import predict_logits
 from fsmc.workspace import Workspace
 from tasks.settings import tracking_uri
-from tasks.tracking import experiment_id, git_commit, log_model_version
+from tasks.tracking import experiment_id, git_commit, log_model_version, tag_version
 
 # Where log_run puts the student's fsmc checkpoint among the run's artifacts, and register_teacher a teacher's.
 CHECKPOINT_ARTIFACT = "pipeline/recover/model.pt"
@@ -158,10 +158,8 @@ def register_teacher(params: Params, name: str) -> dict[str, Any]:
             example = to_tensor(dataset.test.images[:4], dataset.test.pixel_max)
             info = log_model_version(model, example, dataset.classes, name, artifact_name="teacher")
     version = str(info.registered_model_version)
-    client = mlflow.MlflowClient()
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
-    client.update_model_version(name, version, description=description)
+    tag_version(name, version, tags)
+    mlflow.MlflowClient().update_model_version(name, version, description=description)
     return {
         "name": name,
         "version": version,

@@ -58,7 +58,8 @@ def experiment_id(name: str) -> str:
     return mlflow.create_experiment(name, artifact_location=artifact_root() if local else None)
 
 
-def _tag_version(name: str, version: str, tags: dict[str, str]) -> None:
+def tag_version(name: str, version: str, tags: dict[str, str]) -> None:
+    """Set ``tags`` on registered model version ``name`` / ``version``."""
     client = mlflow.MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
@@ -216,7 +217,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     run_experiment = experiment_id(params.tracking.experiment)
     done = _already_logged(run_experiment, tags["fsmc.run_uid"], params.tracking.registered_model)
     if done is not None:
-        _tag_version(done["name"], done["version"], tags)  # an attempt may have died before its tags
+        tag_version(done["name"], done["version"], tags)  # an attempt may have died before its tags
         return done
     description = _description(params, evaluation)
     # The run spans the pipeline (it is created when logging starts, after the work): its start is the flow's.
@@ -235,7 +236,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
         mlflow.log_artifacts(str(ws.root), artifact_path="pipeline")
         info = log_model_version(student, example, dataset.classes, params.tracking.registered_model)
     version = str(info.registered_model_version)
-    _tag_version(params.tracking.registered_model, version, tags)
+    tag_version(params.tracking.registered_model, version, tags)
     client.update_model_version(params.tracking.registered_model, version, description=description)
     return {"run_id": run.info.run_id, "name": params.tracking.registered_model, "version": version, "experiment_id": run_experiment}
 

@@ -36,6 +36,7 @@ from fsmc.models.checkpoint import load_checkpoint
 from fsmc.recover.loop import train
 from fsmc.recover.losses import distillation_loss
 from fsmc.recover.methods.base import kd_objective
+from fsmc.recover.pipeline import with_method_defaults
 from fsmc.stages import STAGES
 from fsmc.stages.reading import recovery_inputs
 from fsmc.workspace import Workspace
@@ -116,7 +117,7 @@ def main() -> None:
     student, _, _ = load_checkpoint(shared.pruned_model)
     images, ood_images, logits, ood_logits = data.images, data.ood_images, data.teacher_logits, data.teacher_ood_logits
     steps = args.throughput_steps
-    loop_params = dataclasses.replace(params.recover, steps=steps, early_stopping="off", oe=True)
+    loop_params = with_method_defaults(dataclasses.replace(params.recover, method="kd", steps=steps, early_stopping="off", oe=True))
     timings = {}
     for _ in range(2):  # alternate, keep the best of two each
         start = time.perf_counter()

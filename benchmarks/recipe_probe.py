@@ -44,6 +44,11 @@ p.add_argument("--train-head", action="store_true")
 p.add_argument("--noood", action="store_true")
 p.add_argument("--tag", default="")
 p.add_argument("--gce", type=float, default=0.0)
+p.add_argument("--flip-views", action="store_true")  # horizontal flips of every shot and OOD image join the cached pool
+p.add_argument("--ema", type=float, default=0.0)  # evaluate an exponential moving average of the student (decay)
+p.add_argument("--sched", default="cos")  # cos | onecycle
+p.add_argument("--recal", action="store_true")  # also evaluate with BatchNorm statistics re-estimated
+p.add_argument("--aug-id", default="none")  # flip | crop: augment only the shots of each batch, teacher online for them
 a = p.parse_args()
 torch.set_num_threads(2)
 
@@ -74,6 +79,8 @@ Y = torch.from_numpy(few.labels)
 X_OOD = to_tensor(ood.images, ood.pixel_max)
 if a.noood:
     X_OOD = X_OOD[:0]
+if a.flip_views:
+    X, Y, X_OOD = torch.cat([X, X.flip(3)]), torch.cat([Y, Y]), torch.cat([X_OOD, X_OOD.flip(3)])
 test = dataset.test
 TX, TY = to_tensor(test.images, test.pixel_max), torch.from_numpy(np.asarray(test.labels))
 print(f"setup {time.perf_counter()-t0:.1f}s  ID {len(X)} OOD {len(X_OOD)} counts {np.bincount(few.labels).tolist()}", flush=True)
@@ -120,7 +127,7 @@ torch.manual_seed(s)
 opt = torch.optim.SGD([q for q in student.parameters() if q.requires_grad], lr=a.lr, momentum=0.9, weight_decay=a.wd, nesterov=True)
 sched = (
     torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05, anneal_strategy="cos", div_factor=10, final_div_factor=100)
-    if False
+    if a.sched == "onecycle"
     else torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.steps)
 )
 ALL = torch.cat([X, X_OOD])
@@ -143,6 +150,7 @@ if a.aug == "none":
                     outs[i].append(v)
     CACHE = ([torch.cat(u) if u else None for u in outs], torch.cat(logs))
     print(f"teacher cache {time.perf_counter()-tc:.1f}s", flush=True)
+ema = torch.optim.swa_utils.AveragedModel(student, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(a.ema), use_buffers=True) if a.ema else None
 prior = class_prior(np.bincount(few.labels, minlength=10).tolist())
 GAM = complementary_distribution(prior)
 WC = class_weights(prior)
@@ -163,6 +171,29 @@ for step in range(a.steps):
     if CACHE is not None:
         ts = [c[idx] if c is not None else None for c in CACHE[0]]
         tl = CACHE[1][idx]
+        if a.aug_id != "none":
+            lab = idx < n_id
+            xa = x[lab].contiguous()
+            flip = torch.rand(len(xa), generator=g) < 0.5
+            xa = torch.where(flip[:, None, None, None], xa.flip(3), xa)
+            if a.aug_id == "crop":
+                pad = F.pad(xa, (4, 4, 4, 4), mode="reflect")
+                ox = torch.randint(0, 9, (len(xa),), generator=g)
+                oy = torch.randint(0, 9, (len(xa),), generator=g)
+                xa = torch.stack([pad[i, :, oy[i]:oy[i]+32, ox[i]:ox[i]+32] for i in range(len(xa))])
+            if a.cl:
+                xa = xa.contiguous(memory_format=torch.channels_last)
+            with torch.no_grad(), ctx():
+                ta_s = stages(teacher, xa)
+                ta_l = teacher.net.forward_head(ta_s[-1])
+            x = x.clone()
+            x[lab] = xa
+            ts = [t.clone() if t is not None else None for t in ts]
+            ts[-1][lab] = ta_s[-1].float()
+            tl = tl.clone()
+            tl[lab] = ta_l.float()
+            if a.cl:
+                x = x.contiguous(memory_format=torch.channels_last)
     else:
         with torch.no_grad(), ctx():
             ts = stages(teacher, x)
@@ -189,6 +220,8 @@ for step in range(a.steps):
     loss.backward()
     opt.step()
     sched.step()
+    if ema is not None:
+        ema.update_parameters(student)
     if step % 100 == 0:
         print(f"step {step} loss {loss.item():.4f} {time.perf_counter()-t1:.0f}s", flush=True)
 train_s = time.perf_counter() - t1
@@ -210,10 +243,12 @@ def recal(m, xs):
         for k in range(0, len(xs), 256):
             m(xs[k:k+256])
     return m
-for name, xs in [("recal_id", torch.cat([X, X.flip(3)])), ("recal_mix", torch.cat([X, X.flip(3), X_OOD[:2000]]))]:
+for name, xs in [] if not a.recal else [("recal_id", torch.cat([X, X.flip(3)])), ("recal_mix", torch.cat([X, X.flip(3), X_OOD[:2000]]))]:
     pr = evaluate(recal(student, xs))
     pcs = [(pr[TY == c] == c).float().mean().item() * 100 for c in range(10)]
     print(name, round((pr == TY).float().mean().item() * 100, 2), "worst", round(min(pcs), 2), flush=True)
+if ema is not None:
+    student = ema.module
 pred = evaluate(student)
 pc = [(pred[TY == c] == c).float().mean().item() * 100 for c in range(10)]
 top1 = (pred == TY).float().mean().item() * 100

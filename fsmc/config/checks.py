@@ -247,10 +247,15 @@ def check_recovery(params: Params) -> None:
     _check(r.weight_decay >= 0, f"recover.weight_decay={r.weight_decay} must be >= 0.")
     _check(r.joint_kd >= 0, f"recover.joint_kd={r.joint_kd} must be >= 0.")
     _check(r.precision in PRECISIONS, f"recover.precision={r.precision!r} is unknown; valid: {', '.join(PRECISIONS)}.")
+    _check(
+        not (c.scheme == "int8-qat" and r.precision == "bf16"),
+        "recover.precision=bf16 cannot train compress.scheme=int8-qat: fake quantization observes float32 only. "
+        "Use precision auto or fp32 (int8-qat then trains in fp32).",
+    )
     _check(r.layerwise_ood >= 1, f"recover.layerwise_ood={r.layerwise_ood} must be at least 1.")
     _check(r.layerwise_ood_weight >= 0, f"recover.layerwise_ood_weight={r.layerwise_ood_weight} must be >= 0 (0: the OOD images do not count).")
     _check(r.ood_holdout >= 1, f"recover.ood_holdout={r.ood_holdout} must be at least 1.")
-    _check(r.lr > 0, f"recover.lr={r.lr} must be positive.")
+    _check(r.lr >= 0, f"recover.lr={r.lr} must be positive, or 0 for the method's own rate (mir 0.1, the others 0.02).")
     _check(r.temperature > 0, f"recover.temperature={r.temperature} must be positive.")
     _check(0 <= r.alpha <= 1, f"recover.alpha={r.alpha} must lie in [0, 1].")
     _check(r.lambda_ood >= 0, f"recover.lambda_ood={r.lambda_ood} must be >= 0.")

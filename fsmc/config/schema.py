@@ -141,7 +141,7 @@ class RecoverParams:
     batch_size: int = 128  # images per step: few-shot only, or few-shot and OOD when the plug-in is on
     id_per_batch: int = 64  # oe: few-shot images in each batch (0: drawn uniformly from ID ∪ OOD with the rest)
     ood_weight: float = 1.0  # oe with id_per_batch > 0: weight of the OOD mean of each term against the ID mean
-    lr: float = 0.02  # SGD (Nesterov) learning rate, cosine to 0
+    lr: float = 0.0  # SGD (Nesterov) learning rate, cosine to 0; 0: the method's own (mir 0.1, the others 0.02)
     weight_decay: float = 1e-4
     temperature: float = 4.0  # KD softmax temperature, > 0
     alpha: float = 0.9  # weight of the distillation term; 1 - alpha weighs the label terms

@@ -241,6 +241,8 @@ def train(
     Returns:
         The trained student (eval mode, CPU) and the report.
     """
+    if params.lr <= 0:  # 0 stands for the method's own rate, resolved by fsmc.recover.pipeline.with_method_defaults
+        raise ValueError(f"train() needs a positive learning rate, got recover.lr={params.lr}")
     report = report or start_report(data, params)
     use_oe, stop_early = oe_active(data, params), early_stopping_on(data, params)
     if not use_oe:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import torch
@@ -20,6 +21,13 @@ from fsmc.config import RecoverParams
 from fsmc.models.checkpoint import quantized_meta
 from fsmc.recover.loop import RecoveryReport
 from fsmc.recover.methods import METHODS, RecoveryContext
+
+
+def with_method_defaults(params: RecoverParams) -> RecoverParams:
+    """``params`` with ``lr: 0`` replaced by the method's own learning rate."""
+    if params.lr:
+        return params
+    return dataclasses.replace(params, lr=METHODS[params.method].learning_rate)
 
 
 def recover_student(
@@ -36,8 +44,11 @@ def recover_student(
     if scheme == "unstructured":
         keep_sparsity(student)
     float_student = student
+    params = with_method_defaults(params)
     if meta.get("quantize_after_recovery"):
         student = prepare_qat(student, example)
+        # Fake quantization observes float32 only (torch's fused observer refuses bf16 inputs).
+        params = dataclasses.replace(params, precision="fp32")
     recovered, report = METHODS[params.method].run(student, context, params)
     if scheme == "unstructured":
         make_permanent(recovered)

@@ -40,7 +40,7 @@ def test_overrides_accept_section_key_and_unique_leaf():
         ("budget=lots", "'lots'"),
         ("temperature=inf", "temperature='inf'"),
         ("recover.lr=nan", "recover.lr='nan'"),
-        ("recover.lr=0", "recover.lr=0.0 must be positive"),
+        ("recover.lr=-1", "recover.lr=-1.0 must be positive"),
     ],
 )
 def test_bad_values_are_refused_naming_the_value(override, named):
@@ -81,6 +81,7 @@ def test_oe_plug_in_is_a_switch_on_any_method():
         (["scheme=unstructured", "method=fskd"], r"makes its weights dense"),
         (["scheme=distill", "method=cd"], r"no layer-by-layer counterpart"),
         (["mu=1.5"], r"recover.mu=1.5 must lie in \[0, 1\]"),
+        (["scheme=int8-qat", "method=kd", "precision=bf16"], r"recover.precision=bf16 cannot train compress.scheme=int8-qat"),
         (["temperature=0"], r"recover.temperature=0.0 must be positive"),
         (["early_stopping=sometimes"], r"recover.early_stopping='sometimes' is unknown; valid: auto, on, off"),
         (["dataset=cifar10", "teacher=resnet20", "scheme=distill"], r"not a smaller architecture for teacher 'resnet20'"),

@@ -6,8 +6,9 @@ backbone so its feature map *before* global pooling matches the teacher's,
 classifier head copied onto the student and frozen ("replace"). The student's BN
 layers train (train mode), the teacher's features are fixed.
 
-Departures: the shared loop's optimiser (SGD 0.02, Nesterov momentum 0.9, weight
-decay 1e-4, cosine decay over ``recover.steps``) instead of the paper's 2000
+Departures: the shared loop's optimiser (SGD at mir's own rate 0.1 unless ``recover.lr``
+says otherwise, Nesterov momentum 0.9, weight decay 1e-4, cosine decay over
+``recover.steps``) instead of the paper's 2000
 iterations with a x0.1 step at 40 %; teacher features are precomputed on
 un-augmented images. With ``recover.oe`` the OOD images join the mimicking as
 unlabelled inputs (MiR has no label term) and, as the plug-in's joint
@@ -67,4 +68,5 @@ METHOD = RecoveryMethod(
     teacher_signal="pre-pool features",
     run=run,
     needs_features=True,
+    learning_rate=0.1,
 )

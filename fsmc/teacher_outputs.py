@@ -33,13 +33,14 @@ def images_key(hashes: list[str]) -> str:
     return hashlib.sha256("\n".join(hashes).encode()).hexdigest()
 
 
-def _compute(teacher: NormalizedClassifier, images: torch.Tensor, with_features: bool, batch_size: int = 256) -> dict:
+def _compute(teacher: NormalizedClassifier, images: torch.Tensor, with_features: bool, precision: str, batch_size: int = 256) -> dict:
     device = pick_device()
     # Channels-last: oneDNN's convolutions run faster on NHWC; the numbers are the same up to float order.
     layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     teacher = copy.deepcopy(teacher).to(device, memory_format=layout).eval()
     logits, features = [], []
-    with torch.inference_mode():
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    with torch.inference_mode(), autocast:
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size].to(device).contiguous(memory_format=layout)
             if with_features:  # one pass: the head (the model's own, hidden layers included) on the features
@@ -56,22 +57,29 @@ def _compute(teacher: NormalizedClassifier, images: torch.Tensor, with_features:
 
 
 def teacher_outputs(
-    teacher_path: Path, teacher: NormalizedClassifier, images: torch.Tensor, key_of_images: str, with_features: bool = False
+    teacher_path: Path,
+    teacher: NormalizedClassifier,
+    images: torch.Tensor,
+    key_of_images: str,
+    with_features: bool = False,
+    precision: str = "fp32",
 ) -> tuple[dict[str, torch.Tensor], bool]:
-    """Logits (and, if asked, pre-pooling feature maps) of the teacher on ``images``.
+    """Logits (and, if asked, pre-pooling feature maps) of the teacher on ``images``, stored as float32.
 
-    The key is the checkpoint's sha256, the ordered image hashes, and the source of
-    this module and of the modules that turn images into outputs.
+    The key is the checkpoint's sha256, the ordered image hashes, the precision, and the
+    source of this module and of the modules that turn images into outputs.
+    ``precision="bf16"`` computes under bf16 autocast: training targets for a student that
+    itself trains in bf16 (twice as fast where bf16 is native); measured metrics use fp32.
 
     Returns:
         (outputs, hit): the tensors and whether they came from the cache.
     """
-    inputs = {"teacher": file_sha256(teacher_path), "images": key_of_images, "features": with_features}
+    inputs = {"teacher": file_sha256(teacher_path), "images": key_of_images, "features": with_features, "precision": precision}
     key = cache_key(inputs, [*_OUTPUT_CODE, sys.modules[__name__]])
 
     def produce(tmp: Path) -> None:
         buffer = io.BytesIO()
-        torch.save(_compute(teacher, images, with_features), buffer)
+        torch.save(_compute(teacher, images, with_features, precision), buffer)
         tmp.write_bytes(buffer.getvalue())
 
     path, hit = cached_file("teacher-outputs", key, produce)

@@ -16,6 +16,7 @@ from fsmc.data.sources import load_dataset, load_ood_pool
 from fsmc.errors import FsmcError
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.recover.loop import RecoveryData
+from fsmc.runtime import pick_device, training_precision
 from fsmc.teacher_outputs import images_key, teacher_outputs
 from fsmc.workspace import Workspace
 
@@ -59,8 +60,10 @@ def recovery_inputs(params: Params, ws: Workspace, with_features: bool) -> Recov
     dataset, few_frame, few = few_shot_set(params, ws)
     ood_frame, ood = ood_set(params, ws)
     images, ood_images = to_tensor(few.images, few.pixel_max), to_tensor(ood.images, ood.pixel_max)
-    few_out, few_hit = teacher_outputs(ws.teacher_model, teacher, images, images_key(list(few_frame["sha256"])), with_features)
-    ood_out, ood_hit = teacher_outputs(ws.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])), with_features)
+    # Targets in the precision the student trains in (bf16 where native): half the time, same accuracy (benchmarks/README.md).
+    precision = training_precision(params.recover.precision, pick_device())
+    few_out, few_hit = teacher_outputs(ws.teacher_model, teacher, images, images_key(list(few_frame["sha256"])), with_features, precision)
+    ood_out, ood_hit = teacher_outputs(ws.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])), with_features, precision)
     data = RecoveryData(
         images=images,
         labels=torch.from_numpy(few.labels),

@@ -34,9 +34,9 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int
     # int8 modules keep the layout they were converted with.
     quantized = any(p.is_quantized for p in model.state_dict().values() if isinstance(p, torch.Tensor))
     layout = torch.channels_last if device.type == "cpu" and images.dim() == 4 and not quantized else torch.contiguous_format
+    model.eval()
     if layout == torch.channels_last:  # a copy: the caller's model keeps its own layout
         model = copy.deepcopy(model).to(memory_format=torch.channels_last)
-    model.eval()
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from fsmc.config import Params, load_params, params_from_dict
@@ -112,3 +114,13 @@ def test_unquoted_on_off_in_yaml_reads_as_the_word(tmp_path):
     assert load_params(path).recover.early_stopping == "off"
     path.write_text("recover:\n  early_stopping: on\n")
     assert load_params(path).recover.early_stopping == "on"
+
+
+def test_lr_zero_means_each_methods_own_rate_and_a_set_rate_applies_to_all():
+    from fsmc.recover.pipeline import with_method_defaults
+
+    shipped = load_params(REPO / "params.yaml").recover
+    assert shipped.lr == 0
+    assert with_method_defaults(dataclasses.replace(shipped, method="mir")).lr == 0.1
+    assert with_method_defaults(dataclasses.replace(shipped, method="kd")).lr == 0.02
+    assert with_method_defaults(dataclasses.replace(shipped, method="mir", lr=0.05)).lr == 0.05

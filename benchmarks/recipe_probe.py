@@ -49,6 +49,8 @@ p.add_argument("--ema", type=float, default=0.0)  # evaluate an exponential movi
 p.add_argument("--sched", default="cos")  # cos | onecycle
 p.add_argument("--recal", action="store_true")  # also evaluate with BatchNorm statistics re-estimated
 p.add_argument("--aug-id", default="none")  # flip | crop: augment only the shots of each batch, teacher online for them
+p.add_argument("--shot-views", type=int, default=1)  # N fixed views per shot (the shot + N-1 random crop+flip), teacher outputs cached
+p.add_argument("--cw-distill", action="store_true")  # weight each shot's feature MSE by its class weight w_c (OOD images weigh 1)
 a = p.parse_args()
 torch.set_num_threads(2)
 
@@ -81,6 +83,15 @@ if a.noood:
     X_OOD = X_OOD[:0]
 if a.flip_views:
     X, Y, X_OOD = torch.cat([X, X.flip(3)]), torch.cat([Y, Y]), torch.cat([X_OOD, X_OOD.flip(3)])
+if a.shot_views > 1:
+    gv = torch.Generator().manual_seed(1000 + s)
+    views = [X]
+    for _ in range(a.shot_views - 1):
+        v = torch.where((torch.rand(len(X), generator=gv) < 0.5)[:, None, None, None], X.flip(3), X)
+        pad = F.pad(v, (4, 4, 4, 4), mode="reflect")
+        ox, oy = torch.randint(0, 9, (len(X),), generator=gv), torch.randint(0, 9, (len(X),), generator=gv)
+        views.append(torch.stack([pad[i, :, oy[i]:oy[i]+32, ox[i]:ox[i]+32] for i in range(len(X))]))
+    X, Y = torch.cat(views), Y.repeat(a.shot_views)
 test = dataset.test
 TX, TY = to_tensor(test.images, test.pixel_max), torch.from_numpy(np.asarray(test.labels))
 print(f"setup {time.perf_counter()-t0:.1f}s  ID {len(X)} OOD {len(X_OOD)} counts {np.bincount(few.labels).tolist()}", flush=True)
@@ -202,7 +213,14 @@ for step in range(a.steps):
     with ctx():
         ss = stages(student, x)
         sl = student.net.forward_head(ss[-1])
-    loss = a.feat * F.mse_loss(ss[-1].float(), ts[-1].float())
+    if a.cw_distill:
+        per_image = (ss[-1].float() - ts[-1].float()).pow(2).mean(dim=(1, 2, 3))
+        lab = idx < n_id
+        w = torch.ones(len(idx))
+        w[lab] = WC[Y[idx[lab]]]
+        loss = a.feat * (w * per_image).mean()
+    else:
+        loss = a.feat * F.mse_loss(ss[-1].float(), ts[-1].float())
     if a.stagew:
         loss = loss + a.stagew * sum(F.mse_loss(u.float(), v.float()) for u, v in zip(ss[:-1], ts[:-1]))
     if a.kd:

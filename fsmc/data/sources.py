@@ -61,6 +61,11 @@ def _fitted_dataset(name: str, test_fraction: float, split_seed: int, size: int,
     return dataclasses.replace(raw, train=fit_images(raw.train, size, channels), test=fit_images(raw.test, size, channels))
 
 
+def folder_path(source: str) -> Path:
+    """The folder a ``folder:PATH`` dataset or pool names, ``~`` expanded (params.yaml has no shell to do it)."""
+    return Path(source.removeprefix("folder:")).expanduser()
+
+
 def _raw_dataset(data: DataParams, read_size: int = 32) -> LabelledDataset:
     if data.dataset == "digits":
         return load_digits_dataset(data.test_fraction, data.split_seed)
@@ -68,7 +73,7 @@ def _raw_dataset(data: DataParams, read_size: int = 32) -> LabelledDataset:
         return _cifar10()
     if data.dataset.startswith("folder:"):
         # Folders are read straight at the wanted size: no double resize of a user's photos.
-        return _folder_dataset(Path(data.dataset.removeprefix("folder:")), read_size)
+        return _folder_dataset(folder_path(data.dataset), read_size)
     raise FsmcError(f"data.dataset={data.dataset!r} is unknown; valid datasets: digits, cifar10.")
 
 
@@ -120,7 +125,7 @@ def _raw_ood_pool(data: DataParams, read_size: int = 32) -> OodPool:
     if pool == "tinyimagenet":
         return _tinyimagenet()
     if pool.startswith("folder:"):
-        _, images = read_image_folder(Path(pool.removeprefix("folder:")), read_size)
+        _, images = read_image_folder(folder_path(pool), read_size)
         # Folder classes say nothing about the ID classes: no label is excluded, none is kept.
         return OodPool(pool, ImageSet(images.images, np.full(len(images), -1, dtype=np.int64), images.pixel_max))
     raise FsmcError(f"data.ood_pool={data.ood_pool!r} is unknown; valid: photo-patches, tinyimagenet, folder:PATH.")

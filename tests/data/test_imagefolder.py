@@ -73,3 +73,16 @@ def test_train_and_test_folders_must_agree_on_classes(folders, tmp_path):
 
     with pytest.raises(FsmcError, match="must hold the same class sub-folders"):
         load_dataset(params.data)
+
+
+def test_folder_paths_may_start_with_the_home_directory(folders, monkeypatch):
+    # params.yaml and `--set data.dataset=folder:~/...` reach fsmc without a shell to expand "~".
+    from fsmc.data.sources import forget_read_data, load_dataset, load_ood_pool
+
+    monkeypatch.setenv("HOME", str(folders))
+    forget_read_data()
+    params = load_params(None, ["data.dataset=folder:~/id", "teacher=small-cnn", "data.ood_pool=folder:~/ood"])
+    dataset = load_dataset(params.data)
+    assert dataset.classes == ("blue", "green", "red")
+    assert len(dataset.train.images) == 90
+    assert len(load_ood_pool(params.data).images.images) == 80

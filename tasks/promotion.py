@@ -28,7 +28,7 @@ from fsmc.evaluation import stratified_subset
 from fsmc.gate import decide, measure_speedup
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.workspace import Workspace
-from tasks.settings import tracking_uri
+from tasks.settings import tracking_uri, use_tracking_store
 
 
 def _current_holder(client: mlflow.MlflowClient, name: str, alias: str) -> str | None:
@@ -51,7 +51,7 @@ def speedup_task(params: Params, ws: Workspace) -> dict:
 @task(name="promotion_gate")
 def promote_task(params: Params, ws: Workspace, registered: dict, speed: dict) -> dict:
     """Record the gate decision on the model version and move the alias if it passed."""
-    mlflow.set_tracking_uri(tracking_uri())
+    use_tracking_store()
     client = mlflow.MlflowClient()
     name, version, alias = registered["name"], registered["version"], params.gate.alias
     decision = decide(read_json(ws.metrics), speed["speedup"], params.gate)

@@ -32,7 +32,7 @@ from fsmc.models.input_contract import signature_input_shape
 from fsmc.models.user_teacher import registry_teacher_file
 from fsmc.runtime import predict_logits
 from fsmc.workspace import Workspace
-from tasks.settings import tracking_uri
+from tasks.settings import use_tracking_store
 from tasks.tracking import experiment_id, git_commit, log_model_version, tag_version
 
 # Where log_run puts the student's fsmc checkpoint among the run's artifacts, and register_teacher a teacher's.
@@ -92,7 +92,7 @@ def _input_contract(name: str, version: str) -> dict[str, Any]:
 
 def fetch_registry_teacher(uri: str) -> dict[str, Any]:
     """Download the fsmc checkpoint of registry teacher ``uri`` to its local file; return its lineage and input contract."""
-    mlflow.set_tracking_uri(tracking_uri())
+    use_tracking_store()
     client = mlflow.MlflowClient()
     version = _model_version(client, uri)
     target = registry_teacher_file(uri)
@@ -124,7 +124,7 @@ def register_teacher(params: Params, name: str) -> dict[str, Any]:
     Returns:
         ``{"name", "version", "run_id", "uri", "top1", "worst_class_acc", "worst_class"}``.
     """
-    mlflow.set_tracking_uri(tracking_uri())
+    use_tracking_store()
     dataset = load_dataset(params.data)
     with tempfile.TemporaryDirectory() as scratch:
         ws = Workspace(Path(scratch))

@@ -53,6 +53,26 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(Path.cwd() / DEFAULT_TRACKING_DIR / 'mlflow.db')}"
 
 
+def use_tracking_store() -> str:
+    """Point MLflow at :func:`tracking_uri`; a local SQLite store is created (or migrated) by one process at a time.
+
+    Why: two runs started at once on a new project both create the store's tables, and MLflow's
+    migrations collide ("table _alembic_tmp_tags already exists"); the second now waits for the first.
+    """
+    # Imported here: this module must not import mlflow before the defaults above are set.
+    import mlflow
+    from filelock import FileLock
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    if uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///"))
+        database.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{database}.lock"):
+            mlflow.MlflowClient().search_experiments(max_results=1)  # the store's first use creates its tables
+    return uri
+
+
 def artifact_root() -> str:
     """Where new experiments keep artifacts when the store is local: ``mlruns/artifacts``."""
     return (Path.cwd() / DEFAULT_TRACKING_DIR / "artifacts").as_uri()

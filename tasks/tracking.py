@@ -26,7 +26,7 @@ from fsmc.evaluation import ACCURACY_METRICS, COST_METRICS
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.models.user_teacher import registry_teacher_record
 from fsmc.workspace import Workspace
-from tasks.settings import artifact_root, tracking_uri
+from tasks.settings import artifact_root, use_tracking_store
 
 # "Creating initial MLflow database tables..." on every new project store: plumbing, not news to a user.
 for _plumbing in ("mlflow.store.db.utils", "alembic.runtime.migration"):
@@ -192,7 +192,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     Returns:
         ``{"run_id", "name", "version", "experiment_id"}`` of the run and the registered model version.
     """
-    mlflow.set_tracking_uri(tracking_uri())
+    use_tracking_store()
     evaluation = read_json(ws.metrics)
     student, _, _ = load_checkpoint(ws.student_model)
     dataset = load_dataset(params.data)

@@ -235,7 +235,7 @@ def register_teacher_command(
                 f"data.teacher={params.data.teacher!r} is already in the registry; register a zoo name, "
                 "torchvision:NAME or module:... teacher (with data.teacher_weights)."
             )
-        check_inputs(params)
+        check_inputs(params, ood_pool=False)
         result = register_teacher(params, name)
     except FsmcError as error:
         _fail(error)

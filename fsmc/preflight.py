@@ -17,15 +17,21 @@ from fsmc.models.registry import PRETRAINED, model_dir
 from fsmc.models.user_teacher import load_user_teacher
 
 
-def check_inputs(params: Params) -> None:
-    """Raise :class:`FsmcError` naming the first missing, corrupt or malformed input."""
+def check_inputs(params: Params, ood_pool: bool = True) -> None:
+    """Raise :class:`FsmcError` naming the first missing, corrupt or malformed input.
+
+    Args:
+        params: validated params.
+        ood_pool: also check the OOD pool (``fsmc register-teacher`` reads none, so a folder dataset needs no pool there).
+    """
     dataset = load_dataset(params.data)
-    pool = load_ood_pool(params.data)
-    if pool.images.images.shape[1:] != dataset.train.images.shape[1:]:
-        raise FsmcError(
-            f"OOD pool {pool.name!r} has images of shape {pool.images.images.shape[1:]} but {dataset.name} has "
-            f"{dataset.train.images.shape[1:]}; choose a pool of the same image size."
-        )
+    if ood_pool:
+        pool = load_ood_pool(params.data)
+        if pool.images.images.shape[1:] != dataset.train.images.shape[1:]:
+            raise FsmcError(
+                f"OOD pool {pool.name!r} has images of shape {pool.images.images.shape[1:]} but {dataset.name} has "
+                f"{dataset.train.images.shape[1:]}; choose a pool of the same image size."
+            )
     if params.data.user_teacher:  # weights, classes, channels and output shape, before any work
         load_user_teacher(params.data, dataset.classes, dataset.image_shape)
     entry = PRETRAINED.get(params.data.teacher)

@@ -15,7 +15,7 @@ import mlflow
 from mlflow.entities import Metric, Param
 from prefect import task
 
-from tasks.settings import tracking_uri, use_tracking_store
+from tasks.settings import use_tracking_store
 from tasks.tracking import experiment_id, git_commit
 
 _CELL_METRICS = ("student_top1", "student_balanced_acc", "student_minority_acc", "student_head_acc", "student_worst_class_acc",
@@ -24,8 +24,7 @@ _CELL_METRICS = ("student_top1", "student_balanced_acc", "student_minority_acc",
 
 
 def _client() -> mlflow.MlflowClient:
-    use_tracking_store()
-    return mlflow.MlflowClient(tracking_uri())
+    return mlflow.MlflowClient(use_tracking_store())
 
 
 @task(name="start_benchmark_run", retries=2, retry_delay_seconds=[2, 10])

@@ -33,7 +33,7 @@ from fsmc.models.user_teacher import registry_teacher_file
 from fsmc.runtime import predict_logits
 from fsmc.workspace import Workspace
 from tasks.settings import use_tracking_store
-from tasks.tracking import experiment_id, git_commit, log_model_version, tag_version
+from tasks.tracking import experiment_id, git_commit, log_model_version
 
 # Where log_run puts the student's fsmc checkpoint among the run's artifacts, and register_teacher a teacher's.
 CHECKPOINT_ARTIFACT = "pipeline/recover/model.pt"
@@ -156,10 +156,7 @@ def register_teacher(params: Params, name: str) -> dict[str, Any]:
             )
             mlflow.log_artifact(str(ws.teacher_model), artifact_path=str(Path(TEACHER_CHECKPOINT_ARTIFACT).parent))
             example = to_tensor(dataset.test.images[:4], dataset.test.pixel_max)
-            info = log_model_version(model, example, dataset.classes, name, artifact_name="teacher")
-    version = str(info.registered_model_version)
-    tag_version(name, version, tags)
-    mlflow.MlflowClient().update_model_version(name, version, description=description)
+            _, version = log_model_version(model, example, dataset.classes, name, tags, description, artifact_name="teacher")
     return {
         "name": name,
         "version": version,

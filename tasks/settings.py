@@ -53,6 +53,10 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(Path.cwd() / DEFAULT_TRACKING_DIR / 'mlflow.db')}"
 
 
+# Local stores this process has already created or migrated (once per process is enough).
+_PREPARED_STORES: set[str] = set()
+
+
 def use_tracking_store() -> str:
     """Point MLflow at :func:`tracking_uri`; a local SQLite store is created (or migrated) by one process at a time.
 
@@ -65,12 +69,14 @@ def use_tracking_store() -> str:
 
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
-    if uri.startswith("sqlite:///"):
+    if uri.startswith("sqlite:///") and uri not in _PREPARED_STORES:
         database = Path(uri.removeprefix("sqlite:///"))
         database.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(f"{database}.lock"):
             mlflow.MlflowClient().search_experiments(max_results=1)  # the store's first use creates its tables
+        _PREPARED_STORES.add(uri)
     return uri
+
 
 
 def artifact_root() -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from prefect import task
 
@@ -143,11 +144,32 @@ def _metrics(evaluation: dict) -> dict[str, float]:
     return metrics
 
 
+def register_version(info, name: str, tags: dict[str, str], description: str) -> str:
+    """Register the logged model ``info`` as a new version of ``name`` with ``tags`` and ``description``; its number.
+
+    Through the client rather than ``log_model(registered_model_name=...)``, which prints "Successfully
+    registered model" and "Created version" to stderr on every run: registry news belongs in fsmc's own summary.
+    """
+    client = mlflow.MlflowClient()
+    if not client.search_registered_models(filter_string=f"name='{name}'"):
+        try:
+            client.create_registered_model(name)
+        except MlflowException as error:  # another run created it between the search and here
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+    version = client.create_model_version(
+        name, source=info.model_uri, run_id=info.run_id, tags=tags, description=description, model_id=info.model_id
+    )
+    return str(version.version)
+
+
 def log_model_version(
     model: torch.nn.Module,
     example: torch.Tensor,
     class_names: tuple[str, ...],
     registered_name: str,
+    tags: dict[str, str],
+    description: str,
     artifact_name: str = "student",
 ):
     """Log ``model`` as the active run's ``artifact_name`` model and register it as a new version of ``registered_name``.
@@ -155,6 +177,9 @@ def log_model_version(
     The signature (float images in [0, 1], N x C x H x W, any batch size) and the class names in the
     metadata are fsmc's input contract: a model logged here can be the teacher of a next round
     (``teacher=models:/...``) with no settings about its input.
+
+    Returns:
+        (MLflow's ModelInfo, the registered version number as a string).
     """
     signature = infer_signature(example.numpy(), model(example).detach().numpy().astype(np.float32))
     requirements = [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
@@ -162,7 +187,7 @@ def log_model_version(
     if is_quantized(model):
         # int8 FX graphs neither pickle nor torch.export: TorchScript keeps the int8 kernels, and loading
         # it runs no Python pickle (README: "What is registered").
-        return mlflow.pytorch.log_model(
+        info = mlflow.pytorch.log_model(
             torch.jit.trace(model, example),
             name=artifact_name,
             signature=signature,
@@ -170,20 +195,20 @@ def log_model_version(
             # MLflow saves a ScriptModule with torch.jit.save whatever this says, but refuses "pt2" (its default).
             serialization_format="pickle",
             pip_requirements=requirements,
-            registered_model_name=registered_name,
         )
-    # pt2 (torch.export): a graph, not a pickle, so loading it from a shared registry runs no code.
-    # Input in [0, 1] with the normalisation inside, any batch size (the example's batch is dynamic).
-    return mlflow.pytorch.log_model(
-        model,
-        name=artifact_name,
-        signature=signature,
-        metadata=metadata,
-        input_example=example.numpy(),
-        serialization_format="pt2",
-        pip_requirements=requirements,
-        registered_model_name=registered_name,
-    )
+    else:
+        # pt2 (torch.export): a graph, not a pickle, so loading it from a shared registry runs no code.
+        # Input in [0, 1] with the normalisation inside, any batch size (the example's batch is dynamic).
+        info = mlflow.pytorch.log_model(
+            model,
+            name=artifact_name,
+            signature=signature,
+            metadata=metadata,
+            input_example=example.numpy(),
+            serialization_format="pt2",
+            pip_requirements=requirements,
+        )
+    return info, register_version(info, registered_name, tags, description)
 
 
 def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
@@ -234,10 +259,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
         _log_dataset_inputs(ws)
         _log_recovery_curves(client, run.info.run_id, ws)
         mlflow.log_artifacts(str(ws.root), artifact_path="pipeline")
-        info = log_model_version(student, example, dataset.classes, params.tracking.registered_model)
-    version = str(info.registered_model_version)
-    tag_version(params.tracking.registered_model, version, tags)
-    client.update_model_version(params.tracking.registered_model, version, description=description)
+        _, version = log_model_version(student, example, dataset.classes, params.tracking.registered_model, tags, description)
     return {"run_id": run.info.run_id, "name": params.tracking.registered_model, "version": version, "experiment_id": run_experiment}
 
 

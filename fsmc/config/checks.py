@@ -7,7 +7,6 @@ import re
 from fsmc.config.catalogue import (
     CHECKPOINT_TEACHER,
     DATASETS,
-    DEFAULT_OOD_POOLS,
     DISTILL_STUDENTS,
     EARLY_STOPPING,
     IMPORTANCES,
@@ -135,11 +134,6 @@ def check_data(params: Params) -> None:
         d.dataset in DATASETS or d.dataset.startswith("folder:"),
         f"data.dataset={d.dataset!r} is unknown; valid datasets: {', '.join(DATASETS)}, or folder:PATH "
         "(PATH/train/<class>/ and PATH/test/<class>/ of PNG/JPEG images).",
-    )
-    _check(
-        d.ood_pool != "auto" or d.dataset in DEFAULT_OOD_POOLS,
-        f"data.ood_pool=auto has no default for data.dataset={d.dataset!r}; name a pool: "
-        f"{', '.join(OOD_POOLS[1:])}, or folder:PATH.",
     )
     teachers = teachers_for(d.dataset)
     _check(

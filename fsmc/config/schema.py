@@ -12,11 +12,13 @@ from fsmc.config.catalogue import (
     DISTILL_STUDENTS,
     IMAGENET_NORMALIZATION,
     MODULE_PREFIX,
+    OOD_POOLS,
     REGISTRY_PREFIX,
     TIMM_PREFIX,
     TORCHVISION_PREFIX,
     parse_normalization,
 )
+from fsmc.errors import FsmcError
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,20 @@ class DataParams:
 
     @property
     def resolved_ood_pool(self) -> str:
-        """The pool ``ood_pool`` stands for (``auto`` resolved per dataset)."""
-        return DEFAULT_OOD_POOLS[self.dataset] if self.ood_pool == "auto" else self.ood_pool
+        """The pool ``ood_pool`` stands for (``auto`` resolved per dataset).
+
+        Raises:
+            FsmcError: ``auto`` for a dataset with no default pool (a user's image folder). Checked here, where
+                the pool is needed, not when params load: ``fsmc register-teacher`` reads no pool.
+        """
+        if self.ood_pool != "auto":
+            return self.ood_pool
+        if self.dataset not in DEFAULT_OOD_POOLS:
+            raise FsmcError(
+                f"data.ood_pool=auto has no default for data.dataset={self.dataset!r}; name a pool: "
+                f"{', '.join(OOD_POOLS[1:])}, or folder:PATH (class sub-folders of images)."
+            )
+        return DEFAULT_OOD_POOLS[self.dataset]
 
     @property
     def user_teacher(self) -> bool:

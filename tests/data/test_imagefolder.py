@@ -58,9 +58,13 @@ def test_whole_pipeline_runs_on_a_users_image_folders(folders, tmp_path):
     assert metrics["student"]["macs"] < metrics["teacher"]["macs"]
 
 
-def test_folder_dataset_needs_a_named_ood_pool(folders):
-    with pytest.raises(FsmcError, match="ood_pool=auto has no default"):
-        load_params(None, [f"dataset=folder:{folders / 'id'}", "teacher=small-cnn"])
+def test_folder_dataset_needs_a_named_ood_pool_to_run_but_not_to_register(folders):
+    from fsmc.preflight import check_inputs
+
+    params = load_params(None, [f"dataset=folder:{folders / 'id'}", "teacher=small-cnn"])
+    with pytest.raises(FsmcError, match="ood_pool=auto has no default for data.dataset='folder:"):
+        check_inputs(params)
+    check_inputs(params, ood_pool=False)  # what register-teacher checks: the data and the teacher, no pool
 
 
 def test_train_and_test_folders_must_agree_on_classes(folders, tmp_path):

@@ -29,10 +29,22 @@ def project(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def first_run(project):
+def first_result(project):
     result = run_cli(["run", "--json", "--workspace", "runs/first", *FAST], cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.fixture(scope="session")
+def first_run(first_result):
+    return json.loads(first_result.stdout.strip().splitlines()[-1])
+
+
+def test_registering_the_student_prints_no_mlflow_chatter(first_result, first_run):
+    """The registry's news is in fsmc's own output (name and version), not MLflow's stderr lines."""
+    assert first_run["registered_model"]["version"]
+    for chatter in ("Successfully registered model", "Created version", "already exists. Creating a new version"):
+        assert chatter not in first_result.stderr
 
 
 def _registered_model_accuracy(name: str, version: str) -> float:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint repro install clean browser
+.PHONY: run test test-fast lint repro dvc-yaml install clean browser
 
 # Create the venv and install pinned dependencies (pip takes torch from the machine's local wheels).
 $(STAMP): pyproject.toml constraints.txt
@@ -41,6 +41,10 @@ test-fast: $(STAMP)
 # Reproduce the DVC pipeline into data/ (stages call the same workers as the flow).
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+# dvc.yaml is rendered from the stage declarations (fsmc/stage_io.py, fsmc/workspace.py): rerun after editing them.
+dvc-yaml: $(STAMP)
+	$(BIN)/python -m fsmc.dvc_yaml
 
 clean:
 	rm -rf runs .prefect data/few_shot data/ood data/validate data/teacher data/compress data/recover data/evaluate

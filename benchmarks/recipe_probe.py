@@ -51,6 +51,11 @@ p.add_argument("--recal", action="store_true")  # also evaluate with BatchNorm s
 p.add_argument("--aug-id", default="none")  # flip | crop: augment only the shots of each batch, teacher online for them
 p.add_argument("--shot-views", type=int, default=1)  # N fixed views per shot (the shot + N-1 random crop+flip), teacher outputs cached
 p.add_argument("--cw-distill", action="store_true")  # weight each shot's feature MSE by its class weight w_c (OOD images weigh 1)
+p.add_argument("--ood-jpeg", type=int, default=0)  # re-encode every OOD image as JPEG at this quality (the ID copy's own compression)
+p.add_argument("--ood-jpeg-mode", default="replace")  # replace | add (the re-encoded copies join the pool beside the originals)
+p.add_argument("--logit-mse", type=float, default=0.0)  # weight of an MSE between student and teacher logits (T = 1)
+p.add_argument("--teacher-tta", action="store_true")  # cached teacher targets averaged over the image and its mirror
+p.add_argument("--ood-sampling", default="uniform")  # uniform | balanced | against-prior: OOD drawn by the teacher's predicted class
 a = p.parse_args()
 torch.set_num_threads(2)
 
@@ -81,6 +86,20 @@ Y = torch.from_numpy(few.labels)
 X_OOD = to_tensor(ood.images, ood.pixel_max)
 if a.noood:
     X_OOD = X_OOD[:0]
+if a.ood_jpeg:
+    import io
+
+    from PIL import Image
+
+    def jpeg(img):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=a.ood_jpeg)
+        return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+    tj = time.perf_counter()
+    X_J = to_tensor(np.stack([jpeg(im) for im in ood.images]), ood.pixel_max)
+    print(f"jpeg {time.perf_counter()-tj:.1f}s", flush=True)
+    X_OOD = X_J if a.ood_jpeg_mode == "replace" else torch.cat([X_OOD, X_J])
 if a.flip_views:
     X, Y, X_OOD = torch.cat([X, X.flip(3)]), torch.cat([Y, Y]), torch.cat([X_OOD, X_OOD.flip(3)])
 if a.shot_views > 1:
@@ -155,6 +174,8 @@ if a.aug == "none":
             if a.cl:
                 xs = xs.contiguous(memory_format=torch.channels_last)
             st = stages(teacher, xs)
+            if a.teacher_tta:  # the mirror's feature maps mirrored back, averaged with the image's
+                st = [(u + v.flip(3)) / 2 for u, v in zip(st, stages(teacher, xs.flip(3)))]
             logs.append(teacher.net.forward_head(st[-1]))
             for i, v in enumerate(st):
                 if a.stagew or i == 2:
@@ -165,13 +186,25 @@ ema = torch.optim.swa_utils.AveragedModel(student, multi_avg_fn=torch.optim.swa_
 prior = class_prior(np.bincount(few.labels, minlength=10).tolist())
 GAM = complementary_distribution(prior)
 WC = class_weights(prior)
+OOD_W = None
+if a.ood_sampling != "uniform":
+    pred_ood = CACHE[1][n_id:].argmax(1)
+    per_class = torch.bincount(pred_ood, minlength=10).float().clamp_min(1)
+    share = torch.full((10,), 0.1) if a.ood_sampling == "balanced" else torch.as_tensor(np.asarray(GAM), dtype=torch.float32)
+    OOD_W = (share / per_class)[pred_ood]
+    if a.ood_sampling == "confident":  # OOD images the teacher finds ID-like drawn more often
+        OOD_W = CACHE[1][n_id:].float().softmax(1).amax(1)
+    print("ood teacher classes", per_class.int().tolist(), "share", [round(float(v), 3) for v in share], flush=True)
 t1 = time.perf_counter()
 tt = 0.0
 for step in range(a.steps):
     student.train()
     if a.id_per_batch >= 0:
         i = torch.randint(n_id, (a.id_per_batch,), generator=g)
-        j = torch.randint(len(X_OOD), (a.batch - a.id_per_batch,), generator=g) + n_id
+        if OOD_W is None:
+            j = torch.randint(len(X_OOD), (a.batch - a.id_per_batch,), generator=g) + n_id
+        else:
+            j = torch.multinomial(OOD_W, a.batch - a.id_per_batch, replacement=True, generator=g) + n_id
         idx = torch.cat([i, j])
     else:
         idx = torch.randint(len(ALL), (a.batch,), generator=g)
@@ -221,6 +254,8 @@ for step in range(a.steps):
         loss = a.feat * (w * per_image).mean()
     else:
         loss = a.feat * F.mse_loss(ss[-1].float(), ts[-1].float())
+    if a.logit_mse:
+        loss = loss + a.logit_mse * F.mse_loss(sl.float(), tl.float())
     if a.stagew:
         loss = loss + a.stagew * sum(F.mse_loss(u.float(), v.float()) for u, v in zip(ss[:-1], ts[:-1]))
     if a.kd:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,16 +20,17 @@ from rich.table import Table
 
 import tasks  # noqa: F401  (environment defaults before prefect is imported)
 from flows.benchmark_cli import benchmark
-from flows.cli_common import fail, load_cli_params
+from flows.cli_common import fail, load_cli_params, use_directories
 from flows.deploy import deploy_app, serve
 from flows.prefect_logs import hide_user_errors_in_prefect_logs
+from flows.registry_cli import pull_teacher, register_teacher_command
+from flows.run_report import print_run_report
 from flows.servers import server_app, ui
-from fsmc.config import REGISTERED_NAME_PATTERN
 from fsmc.errors import FsmcError
 from fsmc.models.input_contract import InputContract, apply_input_contract
 from fsmc.preflight import check_inputs
 from fsmc.workspace import new_run_folder
-from tasks.registry_teacher import fetch_registry_teacher, register_teacher
+from tasks.registry_teacher import fetch_registry_teacher
 from tasks.settings import check_tracking_reachable
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Few-sample model compression, fair to minority classes.")
@@ -38,78 +38,12 @@ err_console = Console(stderr=True)
 app.command()(ui)
 app.command()(serve)
 app.command()(benchmark)
+app.command("register-teacher")(register_teacher_command)
+app.command("pull-teacher")(pull_teacher)
 app.add_typer(server_app, name="server")
 app.add_typer(deploy_app, name="deploy")
 # `fsmc --help` lists commands as a user meets them: run first, the servers last.
 _COMMAND_ORDER = ("run", "methods", "params", "benchmark", "export", "ui", "register-teacher", "log-run", "pull-teacher", "serve")
-
-
-_fail = fail
-_load = load_cli_params
-
-
-def _use_directories(data_dir: Path | None, model_dir: Path | None) -> None:
-    # The stage workers read these from the environment, so every Prefect task sees the same folders.
-    for option, variable, value in (("--data-dir", "FSMC_DATA_DIR", data_dir), ("--model-dir", "FSMC_MODEL_DIR", model_dir)):
-        if value is None:
-            continue
-        if not value.is_dir():
-            _fail(FsmcError(f"{option} {value} is not a directory; give the folder that holds the files."))
-        os.environ[variable] = str(value.resolve())
-
-
-def _percent(value: float) -> str:
-    return f"{100 * value:.2f}"
-
-
-def _print_report(result: dict[str, Any]) -> None:
-    console = Console()
-    teacher, student = result["teacher"], result["student"]
-    summary = Table(title=f"fsmc run: teacher vs student ({result.get('scheme', 'channel')} + {result['method']})")
-    for column in ("metric", "teacher", "student", "student - teacher"):
-        summary.add_column(column, justify="right" if column != "metric" else "left")
-    for key, label in (
-        ("top1", "top-1 %"),
-        ("balanced_acc", "balanced acc %"),
-        ("macro_f1", "macro-F1 %"),
-        ("minority_acc", f"minority acc % ({', '.join(result['minority_classes'])})"),
-        ("worst_class_acc", "worst-class acc %"),
-    ):
-        summary.add_row(label, _percent(teacher[key]), _percent(student[key]), f"{100 * (student[key] - teacher[key]):+.2f}")
-    for key in ("params", "macs", "bytes"):
-        label = "bytes on disk" if key == "bytes" else key
-        summary.add_row(label, f"{teacher[key]:,}", f"{student[key]:,}", f"x{student[key] / teacher[key]:.3f}")
-    console.print(summary)
-
-    per_class = Table(title="per-class test accuracy % (* = minority)")
-    for column in ("class", "shots", "teacher", "student", "gap"):
-        per_class.add_column(column, justify="right")
-    minority = set(result["minority_classes"])
-    for i, name in enumerate(result["classes"]):
-        gap = student["per_class_gap"][i]
-        style = "red" if gap < -0.02 else None
-        per_class.add_row(
-            f"{name}{'*' if name in minority else ''}",
-            str(result["few_shot_counts"][i]),
-            _percent(teacher["per_class"][i]),
-            _percent(student["per_class"][i]),
-            f"{100 * gap:+.2f}",
-            style=style,
-        )
-    console.print(per_class)
-    model = result["registered_model"]
-    console.print(
-        f"registered [bold]{model['name']}[/] version {model['version']} (MLflow run {result['mlflow_run_id']}); "
-        f"outputs in {result['workspace']}; {result['wall_seconds']:.1f} s"
-        + (f"; reused from the stage cache: {', '.join(result['stages_reused'])}" if result["stages_reused"] else "")
-    )
-    promotion = result["promotion"]
-    speed = f"speed-up x{promotion['speedup']:.2f} at batch {promotion['batch']} ({promotion['teacher_ms']:.2f} -> {promotion['student_ms']:.2f} ms)"
-    if promotion["passed"]:
-        console.print(f"[green]gate passed[/]: version {model['version']} is now @{promotion['alias']}; {speed}")
-    else:
-        holder = f"version {promotion['alias_holder']}" if promotion["alias_holder"] else "no version"
-        console.print(f"[yellow]gate failed[/]: {'; '.join(promotion['reasons'])}; {speed}. @{promotion['alias']} stays on {holder}.")
 
 
 @app.command()
@@ -137,9 +71,9 @@ def run(
     Stages whose inputs (params, upstream files, code) match a finished earlier run are restored
     from the stage cache, so rerunning after a crash recomputes only what did not finish.
     """
-    _use_directories(data_dir, model_dir)
+    use_directories(data_dir, model_dir)
     try:
-        params = _load(params_file, set_)
+        params = load_cli_params(params_file, set_)
         check_tracking_reachable()
         if params.data.registry_teacher:  # the pure stages read the fetched checkpoint
             lineage = fetch_registry_teacher(params.data.teacher)
@@ -147,7 +81,7 @@ def run(
             params = dataclasses.replace(params, data=apply_input_contract(params.data, InputContract.from_record(lineage)))
         check_inputs(params)
     except FsmcError as error:
-        _fail(error)
+        fail(error)
     from flows.compress import LoggingFailed, compress_flow  # imports Prefect: only once the input is known good
 
     hide_user_errors_in_prefect_logs()
@@ -157,18 +91,18 @@ def run(
     try:
         result = compress_flow(params=params.to_dict(), workspace=str(target), reuse=not fresh)
     except LoggingFailed as error:
-        _fail(error)  # the finished outputs stay: `fsmc log-run` takes them later
+        fail(error)  # the finished outputs stay: `fsmc log-run` takes them later
     except FsmcError as error:
         # Some input problems only show once the flow runs (e.g. a pool too small after curation):
         # a run folder this command created holds nothing but a failed run's leftovers.
         if not existed:
             shutil.rmtree(target, ignore_errors=True)
-        _fail(error)
+        fail(error)
     if as_json:
         sys.stdout.flush()
         print(json.dumps(result, sort_keys=True))
     else:
-        _print_report(result)
+        print_run_report(result)
 
 
 @app.command("log-run")
@@ -181,11 +115,11 @@ def log_run(
     """Log, register and gate a finished run folder, e.g. after the tracking server was unreachable."""
     from fsmc.workspace import Workspace
 
-    _use_directories(data_dir, model_dir)
+    use_directories(data_dir, model_dir)
     ws = Workspace(path)
     missing = [p for p in (ws.run_params, ws.run_record, ws.metrics, ws.student_model) if not p.is_file()]
     if missing:
-        _fail(
+        fail(
             FsmcError(
                 f"{path} is not a finished run folder: {', '.join(str(m) for m in missing)} missing. "
                 "Give a runs/<time>-<id> folder whose run reached evaluation."
@@ -194,75 +128,19 @@ def log_run(
     try:
         check_tracking_reachable()
     except FsmcError as error:
-        _fail(error)
+        fail(error)
     from flows.compress import LoggingFailed, log_run_flow
 
     hide_user_errors_in_prefect_logs()
     try:
         result = log_run_flow(workspace=str(path))
     except (LoggingFailed, FsmcError) as error:
-        _fail(error)
+        fail(error)
     if as_json:
         print(json.dumps(result, sort_keys=True))
     else:
         model = result["registered_model"]
         Console().print(f"logged {path} as MLflow run {result['mlflow_run_id']}; registered {model['name']} version {model['version']}")
-
-
-@app.command("register-teacher")
-def register_teacher_command(
-    name: Annotated[str, typer.Option("--name", help="Registered model name to add a version to (created if new).")],
-    set_: Annotated[list[str], typer.Option("--set", help="The teacher and its data: teacher=..., teacher_weights=..., dataset=...")] = [],  # noqa: B006
-    params_file: Annotated[Path, typer.Option("--params", help="Parameter file (defaults apply when absent).")] = Path("params.yaml"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Folder of <dataset>/<split>.npz files.")] = None,
-    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Folder of pretrained weights.")] = None,
-) -> None:
-    """Register your own teacher in the MLflow registry in fsmc's form, to compress it with teacher=models:/NAME/VERSION.
-
-    The teacher is loaded as `fsmc run` loads it (weights-only, checked against the data, sha256
-    recorded), evaluated on the test split, and registered with its input contract (image shape
-    and class names), so a run needs no other setting than the URI.
-    """
-    _use_directories(data_dir, model_dir)
-    if not REGISTERED_NAME_PATTERN.match(name):
-        _fail(FsmcError(f"--name {name!r} is not a registered model name; use letters, digits, '.', '_' and '-'."))
-    try:
-        params = _load(params_file, set_)
-        check_tracking_reachable()
-        if params.data.registry_teacher:
-            raise FsmcError(
-                f"data.teacher={params.data.teacher!r} is already in the registry; register a zoo name, "
-                "torchvision:NAME or module:... teacher (with data.teacher_weights)."
-            )
-        check_inputs(params, ood_pool=False)
-        result = register_teacher(params, name)
-    except FsmcError as error:
-        _fail(error)
-    if as_json:
-        print(json.dumps(result, sort_keys=True))
-    else:
-        Console().print(
-            f"registered {params.data.teacher} as [bold]{result['uri']}[/] (MLflow run {result['run_id']}): test top-1 "
-            f"{100 * result['top1']:.2f} %, worst class {result['worst_class']} {100 * result['worst_class_acc']:.2f} %. "
-            f"Compress it with: fsmc run --set teacher={result['uri']}"
-        )
-
-
-@app.command("pull-teacher")
-def pull_teacher(
-    uri: Annotated[str, typer.Argument(help="A model fsmc registered: models:/NAME/VERSION or models:/NAME@ALIAS.")],
-) -> None:
-    """Fetch a registered student's weights-only checkpoint as a teacher (for `dvc repro` with teacher=models:/...).
-
-    `fsmc run` does this itself before every run.
-    """
-    try:
-        check_tracking_reachable()
-        lineage = fetch_registry_teacher(uri)
-    except FsmcError as error:
-        _fail(error)
-    Console().print(f"fetched {uri}: {lineage['name']} version {lineage['version']} (run {lineage['run_id']}), sha256 {lineage['sha256'][:12]}")
 
 
 @app.command()
@@ -291,9 +169,9 @@ def export(
     from fsmc.workspace import Workspace
     from tasks.export_tracking import log_export, registered_run_folder
 
-    _use_directories(data_dir, model_dir)
+    use_directories(data_dir, model_dir)
     if format_ != "onnx":
-        _fail(FsmcError(f"--format {format_!r} is not supported; valid formats: onnx."))
+        fail(FsmcError(f"--format {format_!r} is not supported; valid formats: onnx."))
     with tempfile.TemporaryDirectory() as scratch:
         try:
             ws = Workspace(registered_run_folder(target, Path(scratch)) if target.startswith("models:/") else Path(target))
@@ -308,7 +186,7 @@ def export(
             test = stratified_subset(load_dataset(params.data).test, params.evaluate.max_test_images)
             check = export_onnx(student, to_tensor(test.images, test.pixel_max), ws.onnx_model)
         except FsmcError as error:
-            _fail(error)
+            fail(error)
         write_json(ws.onnx_check, check)
         record = read_json(ws.run_record) if ws.run_record.is_file() else {}
         if record.get("mlflow_run_id"):
@@ -369,13 +247,9 @@ def params(
     from fsmc.config import dump_params
 
     try:
-        print(dump_params(_load(params_file, set_)), end="")
+        print(dump_params(load_cli_params(params_file, set_)), end="")
     except FsmcError as error:
-        _fail(error)
-
-
-if __name__ == "__main__":
-    app()
+        fail(error)
 
 
 def _command_name(command: typer.models.CommandInfo) -> str:
@@ -383,3 +257,7 @@ def _command_name(command: typer.models.CommandInfo) -> str:
 
 
 app.registered_commands.sort(key=lambda command: _COMMAND_ORDER.index(_command_name(command)))
+
+
+if __name__ == "__main__":
+    app()

@@ -26,7 +26,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -34,45 +33,10 @@ from fsmc.atomic import atomic_write, sha256_file
 from fsmc.cache import cache_dir
 from fsmc.config import Params
 from fsmc.runtime import pick_device
+from fsmc.stage_io import STAGE_IO
 from fsmc.workspace import Workspace
 
 _RESULT = "result.json"
-
-
-@dataclass(frozen=True)
-class StageIO:
-    """What one stage reads and writes (``Workspace`` attribute names), as its DVC stage declares."""
-
-    sections: tuple[str, ...]
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-
-
-STAGE_IO: dict[str, StageIO] = {
-    "sample_few_shot": StageIO(("data", "sample_few_shot"), ("input_sources",), ("few_shot_manifest", "few_shot_summary")),
-    "teacher": StageIO(("data", "teacher"), ("input_sources",), ("teacher_model",)),
-    "curate_ood": StageIO(
-        ("data", "sample_few_shot", "curate_ood"),
-        ("input_sources", "few_shot_summary", "teacher_model"),
-        ("ood_manifest", "ood_summary"),
-    ),
-    "validate": StageIO(("data", "sample_few_shot"), ("few_shot_manifest", "few_shot_summary", "ood_manifest"), ("validation_report",)),
-    "compress": StageIO(
-        ("data", "compress"),
-        ("teacher_model", "few_shot_manifest", "ood_manifest", "validation_report"),
-        ("pruned_model", "compress_summary"),
-    ),
-    "recover": StageIO(
-        ("data", "recover"),
-        ("teacher_model", "pruned_model", "few_shot_manifest", "ood_manifest", "validation_report"),
-        ("student_model", "recover_summary"),
-    ),
-    "evaluate": StageIO(
-        ("data", "evaluate"),
-        ("teacher_model", "student_model", "compress_summary", "few_shot_summary"),
-        ("metrics", "per_class_table", "per_class_chart"),
-    ),
-}
 
 
 @cache
@@ -110,7 +74,7 @@ def run_stage(stage: str, run: Callable[[Params, Workspace], dict], params: Para
     """Run ``stage`` into ``ws``, or restore its outputs from the stage cache.
 
     Args:
-        stage: a key of :data:`STAGE_IO`.
+        stage: a key of :data:`fsmc.stage_io.STAGE_IO` (but ``record_inputs``, which hashes raw inputs every run).
         run: the stage's pure worker.
         params: validated params.
         ws: the run folder.

@@ -14,20 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, run_cli
+from tests.conftest import REPO, free_port, run_cli, wait_for_url
 
 pytestmark = pytest.mark.integration
-
-
-def _wait_for(url: str, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.read().decode()
-        except OSError:
-            time.sleep(1)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
 def _start(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -50,7 +39,7 @@ def test_ui_serves_the_project_store_and_a_run_logs_through_it(tmp_path):
     port = free_port()
     server = _start(["ui", "--port", str(port)], tmp_path)
     try:
-        assert _wait_for(f"http://127.0.0.1:{port}/health").strip() == "OK"
+        assert wait_for_url(f"http://127.0.0.1:{port}/health").strip() == "OK"
         result = run_cli(
             ["run", "--json", "--set", "recover.steps=60", "--set", "teacher.epochs=10"],
             cwd=tmp_path,
@@ -59,11 +48,11 @@ def test_ui_serves_the_project_store_and_a_run_logs_through_it(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         summary = json.loads(result.stdout.strip().splitlines()[-1])
         # The run and the registered version, read back through the server's REST API.
-        run = json.loads(_wait_for(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/get?run_id={summary['mlflow_run_id']}"))
+        run = json.loads(wait_for_url(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/get?run_id={summary['mlflow_run_id']}"))
         metrics = {m["key"]: m["value"] for m in run["run"]["data"]["metrics"]}
         assert metrics["student.top1"] == pytest.approx(summary["student"]["top1"])
         name, version = summary["registered_model"]["name"], summary["registered_model"]["version"]
-        registered = json.loads(_wait_for(f"http://127.0.0.1:{port}/api/2.0/mlflow/model-versions/get?name={name}&version={version}"))
+        registered = json.loads(wait_for_url(f"http://127.0.0.1:{port}/api/2.0/mlflow/model-versions/get?name={name}&version={version}"))
         assert registered["model_version"]["run_id"] == summary["mlflow_run_id"]
     finally:
         _stop(server)
@@ -75,7 +64,7 @@ def test_prefect_server_starts_on_loopback_and_stops(tmp_path):
     port = free_port()
     server = _start(["server", "start", "--port", str(port)], tmp_path)
     try:
-        assert _wait_for(f"http://127.0.0.1:{port}/api/health").strip() == "true"
+        assert wait_for_url(f"http://127.0.0.1:{port}/api/health").strip() == "true"
     finally:
         _stop(server)
     with pytest.raises(OSError):
@@ -86,7 +75,7 @@ def test_a_non_loopback_host_is_warned_about(tmp_path):
     port = free_port()
     server = _start(["ui", "--host", "0.0.0.0", "--port", str(port)], tmp_path)
     try:
-        _wait_for(f"http://127.0.0.1:{port}/health")
+        wait_for_url(f"http://127.0.0.1:{port}/health")
     finally:
         err = _stop(server)
     assert "warning" in err and "0.0.0.0" in err and "no authentication" in err
@@ -108,7 +97,7 @@ def test_served_deployment_has_the_cron_schedule_and_runs_through_the_api(tmp_pa
     served = None
     fast = ["--set", "teacher.epochs=10", "--set", "recover.steps=60"]
     try:
-        _wait_for(f"{api}/health")
+        wait_for_url(f"{api}/health")
         served = _start(["serve", *fast], tmp_path, {"PREFECT_API_URL": api})
         deadline = time.monotonic() + 120
         while not {"nightly", "smoke"} <= {d["name"] for d in _deployments(api)}:
@@ -160,7 +149,7 @@ def test_a_server_lost_mid_run_keeps_the_outputs_and_log_run_logs_them_later(tmp
     uri = f"http://127.0.0.1:{port}"
     server = _start(["ui", "--port", str(port)], tmp_path)
     try:
-        _wait_for(f"{uri}/health")
+        wait_for_url(f"{uri}/health")
         run = _start(
             ["run", "--workspace", "runs/x", "--set", "teacher.epochs=10", "--set", "oe=false", "--set", "recover.steps=300"],
             tmp_path,
@@ -181,11 +170,11 @@ def test_a_server_lost_mid_run_keeps_the_outputs_and_log_run_logs_them_later(tmp
         metrics = json.loads((tmp_path / "runs/x/evaluate/metrics.json").read_text())  # nothing was lost
 
         server = _start(["ui", "--port", str(port)], tmp_path)
-        _wait_for(f"{uri}/health")
+        wait_for_url(f"{uri}/health")
         logged = run_cli(["log-run", "runs/x", "--json"], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})
         assert logged.returncode == 0, logged.stderr[-3000:]
         result = json.loads(logged.stdout.strip().splitlines()[-1])
-        run_record = json.loads(_wait_for(f"{uri}/api/2.0/mlflow/runs/get?run_id={result['mlflow_run_id']}"))
+        run_record = json.loads(wait_for_url(f"{uri}/api/2.0/mlflow/runs/get?run_id={result['mlflow_run_id']}"))
         logged_metrics = {m["key"]: m["value"] for m in run_record["run"]["data"]["metrics"]}
         assert logged_metrics["student.top1"] == pytest.approx(metrics["student"]["top1"])
         assert result["registered_model"]["version"]

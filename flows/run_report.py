@@ -1,0 +1,63 @@
+"""What `fsmc run` prints when it finishes: rich tables of teacher vs student, per class, then registry and gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def print_run_report(result: dict[str, Any]) -> None:
+    """The terminal view of a finished ``fsmc run``: teacher vs student, per class, registry and gate."""
+    console = Console()
+    teacher, student = result["teacher"], result["student"]
+    summary = Table(title=f"fsmc run: teacher vs student ({result.get('scheme', 'channel')} + {result['method']})")
+    for column in ("metric", "teacher", "student", "student - teacher"):
+        summary.add_column(column, justify="right" if column != "metric" else "left")
+    for key, label in (
+        ("top1", "top-1 %"),
+        ("balanced_acc", "balanced acc %"),
+        ("macro_f1", "macro-F1 %"),
+        ("minority_acc", f"minority acc % ({', '.join(result['minority_classes'])})"),
+        ("worst_class_acc", "worst-class acc %"),
+    ):
+        summary.add_row(label, _percent(teacher[key]), _percent(student[key]), f"{100 * (student[key] - teacher[key]):+.2f}")
+    for key in ("params", "macs", "bytes"):
+        label = "bytes on disk" if key == "bytes" else key
+        summary.add_row(label, f"{teacher[key]:,}", f"{student[key]:,}", f"x{student[key] / teacher[key]:.3f}")
+    console.print(summary)
+
+    per_class = Table(title="per-class test accuracy % (* = minority)")
+    for column in ("class", "shots", "teacher", "student", "gap"):
+        per_class.add_column(column, justify="right")
+    minority = set(result["minority_classes"])
+    for i, name in enumerate(result["classes"]):
+        gap = student["per_class_gap"][i]
+        style = "red" if gap < -0.02 else None
+        per_class.add_row(
+            f"{name}{'*' if name in minority else ''}",
+            str(result["few_shot_counts"][i]),
+            _percent(teacher["per_class"][i]),
+            _percent(student["per_class"][i]),
+            f"{100 * gap:+.2f}",
+            style=style,
+        )
+    console.print(per_class)
+    model = result["registered_model"]
+    console.print(
+        f"registered [bold]{model['name']}[/] version {model['version']} (MLflow run {result['mlflow_run_id']}); "
+        f"outputs in {result['workspace']}; {result['wall_seconds']:.1f} s"
+        + (f"; reused from the stage cache: {', '.join(result['stages_reused'])}" if result["stages_reused"] else "")
+    )
+    promotion = result["promotion"]
+    speed = f"speed-up x{promotion['speedup']:.2f} at batch {promotion['batch']} ({promotion['teacher_ms']:.2f} -> {promotion['student_ms']:.2f} ms)"
+    if promotion["passed"]:
+        console.print(f"[green]gate passed[/]: version {model['version']} is now @{promotion['alias']}; {speed}")
+    else:
+        holder = f"version {promotion['alias_holder']}" if promotion["alias_holder"] else "no version"
+        console.print(f"[yellow]gate failed[/]: {'; '.join(promotion['reasons'])}; {speed}. @{promotion['alias']} stays on {holder}.")

@@ -81,5 +81,12 @@ def server_start(
     Console().print(f"Prefect server on http://{host}:{port} (API: http://{host}:{port}/api; Ctrl-C stops it)")
     _serve(
         [_tool("prefect"), "server", "start", "--host", host, "--port", str(port)],
-        {"PREFECT_SERVER_UI_ENABLED": "true", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+        {
+            "PREFECT_SERVER_UI_ENABLED": "true",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            # The UI asks this URL for its data; Prefect's default is port 4200 whatever --port says, so on
+            # any other port the pages stayed empty ("Can't connect to Server API"). A user's own setting wins.
+            "PREFECT_UI_API_URL": os.environ.get("PREFECT_UI_API_URL") or f"http://{host}:{port}/api",
+            "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+        },
     )

@@ -35,7 +35,7 @@ def post_json(url: str, body: dict) -> object:
         return json.loads(response.read())
 
 
-def screenshot(url: str, png: Path, profile: Path, size: str = "1400,1000", wait_ms: int = 12000) -> None:
+def screenshot(url: str, png: Path, profile: Path, size: str = "1600,1000", wait_ms: int = 15000) -> None:
     """Render ``url`` in headless Chromium after ``wait_ms`` of (virtual) time and save it as ``png``."""
     subprocess.run(
         ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={profile}",
@@ -54,7 +54,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="fsmc-ui-"))
     shutil.copy(REPO / "params.yaml", scratch / "params.yaml")
     prefect_port, mlflow_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "PREFECT_UI_API_URL")}
     env["PREFECT_HOME"] = str(scratch / ".prefect")
     servers = [
         subprocess.Popen([str(BIN / "fsmc"), "server", "start", "--port", str(prefect_port)], cwd=scratch, env=env,

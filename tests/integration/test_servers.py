@@ -65,6 +65,8 @@ def test_prefect_server_starts_on_loopback_and_stops(tmp_path):
     server = _start(["server", "start", "--port", str(port)], tmp_path)
     try:
         assert wait_for_url(f"http://127.0.0.1:{port}/api/health").strip() == "true"
+        # The UI reads its data from the port the server is on, not Prefect's default 4200.
+        assert json.loads(wait_for_url(f"http://127.0.0.1:{port}/ui-settings"))["api_url"] == f"http://127.0.0.1:{port}/api"
     finally:
         _stop(server)
     with pytest.raises(OSError):

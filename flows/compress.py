@@ -21,7 +21,7 @@ from tasks.prefect_artifacts import publish_run_artifacts
 from tasks.promotion import mark_rolled_back, promote_task, speedup_task
 from tasks.settings import tracking_errors, tracking_uri
 from tasks.stages import STAGE_TASKS, record_inputs_task
-from tasks.tracking import log_run_task
+from tasks.tracking import log_run_task, run_name
 
 REPORTED = (*ACCURACY_METRICS, "worst_class", "per_class", *COST_METRICS)
 
@@ -72,7 +72,17 @@ def log_run_flow(workspace: str) -> dict[str, Any]:
     return {"mlflow_run_id": registered["run_id"], "registered_model": registered, "promotion": promotion}
 
 
-@flow(name="compress")
+def _compress_run_name() -> str:
+    """The Prefect flow run's name: what it compresses, as the MLflow run is named (not a random "gorgeous-corgi")."""
+    from prefect.runtime import flow_run
+
+    try:
+        return run_name(params_from_dict(flow_run.parameters["params"]))
+    except FsmcError:  # bad params fail inside the flow with their own message; the name must not hide it
+        return "compress (invalid params)"
+
+
+@flow(name="compress", flow_run_name=_compress_run_name)
 def compress_flow(params: dict[str, dict[str, Any]], workspace: str = "", reuse: bool = True) -> dict[str, Any]:
     """Compress the teacher end to end and register the student.
 

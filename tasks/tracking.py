@@ -85,7 +85,7 @@ def _already_logged(experiment: str, run_uid: str, model_name: str) -> dict | No
     return None
 
 
-def _run_name(params: Params) -> str:
+def run_name(params: Params) -> str:
     """What the run did, readable in the runs list: dataset, teacher, scheme, method."""
     return f"{params.data.dataset} {params.data.teacher} {params.compress.scheme} {params.recover.label}"
 
@@ -251,7 +251,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
         run_experiment,
         start_time=int(1000 * (time.time() - wall_seconds)),
         tags={**tags, "mlflow.note.content": description},
-        run_name=_run_name(params),
+        run_name=run_name(params),
     )
     with mlflow.start_run(run_id=created.info.run_id) as run:
         mlflow.log_params(params.flat())

@@ -73,13 +73,15 @@ def main() -> None:
             raise SystemExit(result.stderr[-3000:])
         summary = json.loads(result.stdout.strip().splitlines()[-1])
         (flow_run,) = [r for r in post_json(f"{prefect}/api/flow_runs/filter", {"limit": 5}) if r["state_type"] == "COMPLETED"][:1]
+        artifacts = {a["key"]: a for a in post_json(f"{prefect}/api/artifacts/filter", {}) if a["flow_run_id"] == flow_run["id"]}
         run = json.loads(wait_for_url(f"{mlflow}/api/2.0/mlflow/runs/get?run_id={summary['mlflow_run_id']}"))["run"]
         experiment = run["info"]["experiment_id"]
         model = summary["registered_model"]
         profile = scratch / "chromium"
         pages = {
             "prefect-flow-run.png": f"{prefect}/runs/flow-run/{flow_run['id']}",
-            "prefect-artifacts.png": f"{prefect}/runs/flow-run/{flow_run['id']}?tab=Artifacts",
+            "prefect-artifact-table.png": f"{prefect}/artifacts/artifact/{artifacts['per-class-accuracy']['id']}",
+            "prefect-artifact-link.png": f"{prefect}/artifacts/artifact/{artifacts['mlflow-run']['id']}",
             "mlflow-run.png": f"{mlflow}/#/experiments/{experiment}/runs/{summary['mlflow_run_id']}",
             "mlflow-run-metrics.png": f"{mlflow}/#/experiments/{experiment}/runs/{summary['mlflow_run_id']}/model-metrics",
             "mlflow-model-version.png": f"{mlflow}/#/models/{model['name']}/versions/{model['version']}",

@@ -83,10 +83,15 @@ def test_a_non_loopback_host_is_warned_about(tmp_path):
     assert "warning" in err and "0.0.0.0" in err and "no authentication" in err
 
 
-def _deployments(api: str) -> list[dict]:
-    request = urllib.request.Request(f"{api}/deployments/filter", data=b"{}", headers={"Content-Type": "application/json"})
+def _filter(api: str, kind: str) -> list[dict]:
+    """Every ``kind`` (deployments, flow_runs, artifacts) the Prefect server at ``api`` holds."""
+    request = urllib.request.Request(f"{api}/{kind}/filter", data=b"{}", headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def _deployments(api: str) -> list[dict]:
+    return _filter(api, "deployments")
 
 
 def test_served_deployment_has_the_cron_schedule_and_runs_through_the_api(tmp_path):
@@ -119,6 +124,12 @@ def test_served_deployment_has_the_cron_schedule_and_runs_through_the_api(tmp_pa
         assert (run_folder / "evaluate" / "metrics.json").is_file()
         client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
         assert client.search_model_versions("name='fsmc-student'")
+        # In the Prefect UI the run is named for what it compressed, as its MLflow run is, and shows its results.
+        # (The cron schedule's future runs are there too, named when they start.)
+        compress_runs = [r for r in _filter(api, "flow_runs") if r["deployment_id"] == deployment["id"] and r["state_type"] == "COMPLETED"]
+        assert [r["name"] for r in compress_runs] == ["digits digits-cnn channel mir+oe"]
+        artifacts = {a["key"]: a for a in _filter(api, "artifacts") if a["flow_run_id"] == compress_runs[0]["id"]}
+        assert artifacts["per-class-accuracy"]["type"] == "table" and artifacts["mlflow-run"]["type"] == "link"
 
         # The benchmark deployment: one cell of the smoke grid, on the served process's Dask cluster.
         one_cell = ["--only", "method=kd", "--only", "oe=base", "--only", "seed=0", "--set", "recover.steps=20"]

@@ -40,8 +40,9 @@ OUTPUT_KINDS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 ALWAYS_CHANGED = ("record_inputs",)
 
+DATA = Workspace(Path("data"))  # where `dvc repro` keeps the stages' files
 PLOTS = [
-    {"per-class accuracy, teacher vs student": {"template": "simple", "x": "name", "y": {"data/evaluate/per_class.csv": ["teacher_acc", "student_acc"]}}},
+    {"per-class accuracy, teacher vs student": {"template": "simple", "x": "name", "y": {str(DATA.per_class_table): ["teacher_acc", "student_acc"]}}},
     # `fsmc benchmark --preset smoke` writes this table (one row per method x {base, +oe}).
     {
         "benchmark-smoke": {
@@ -61,19 +62,18 @@ class _IndentedDumper(yaml.SafeDumper):
         return super().increase_indent(flow, False)
 
 
-def stages(workspace: Path = Path("data")) -> dict[str, Any]:
-    """The ``stages:`` mapping of ``dvc.yaml`` for a workspace at ``workspace`` (relative to the repo)."""
-    ws = Workspace(workspace)
+def stages() -> dict[str, Any]:
+    """The ``stages:`` mapping of ``dvc.yaml`` (files under ``data/``)."""
     rendered: dict[str, Any] = {}
     for name, io in STAGE_IO.items():
         stage: dict[str, Any] = {"cmd": f"python -m fsmc.stages {name}"}
         if name in ALWAYS_CHANGED:
             stage["always_changed"] = True
-        stage["deps"] = ["fsmc", *(str(getattr(ws, item)) for item in io.inputs)]
+        stage["deps"] = ["fsmc", *(str(getattr(DATA, item)) for item in io.inputs)]
         stage["params"] = list(io.sections)
         for item in io.outputs:
             kind, options = OUTPUT_KINDS.get(item, ("outs", {}))
-            path = str(getattr(ws, item))
+            path = str(getattr(DATA, item))
             stage.setdefault(kind, []).append({path: options} if options else path)
         rendered[name] = stage
     return rendered

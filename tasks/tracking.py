@@ -151,12 +151,11 @@ def register_version(info, name: str, tags: dict[str, str], description: str) ->
     registered model" and "Created version" to stderr on every run: registry news belongs in fsmc's own summary.
     """
     client = mlflow.MlflowClient()
-    if not client.search_registered_models(filter_string=f"name='{name}'"):
-        try:
-            client.create_registered_model(name)
-        except MlflowException as error:  # another run created it between the search and here
-            if error.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
+    try:
+        client.create_registered_model(name)
+    except MlflowException as error:  # the usual case after the first run (or another run created it just now)
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
     version = client.create_model_version(
         name, source=info.model_uri, run_id=info.run_id, tags=tags, description=description, model_id=info.model_id
     )

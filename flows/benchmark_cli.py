@@ -14,8 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import fail
+from flows.cli_common import check_output_path, fail
 from fsmc.errors import FsmcError
+
+# A worker is a process with torch loaded (hundreds of MB); more than this per core only thrashes.
+MAX_WORKERS_PER_CORE = 4
 
 
 def share_prefect_api_with_workers() -> None:
@@ -125,6 +128,7 @@ def benchmark(
 ) -> None:
     """Run a preset's grid of compression experiments on Dask; print the table, write results and the HTML report."""
     from fsmc.benchmark.grid import expand
+    from fsmc.config import read_params_file
     from fsmc.config.presets import get_preset
     from fsmc.preflight import check_inputs
     from tasks.settings import check_tracking_reachable
@@ -133,7 +137,16 @@ def benchmark(
     try:
         if workers < 0:
             raise FsmcError(f"--workers {workers} is negative; give a count of worker processes, or 0 for one per core ({cores}).")
+        if workers > MAX_WORKERS_PER_CORE * cores:
+            raise FsmcError(
+                f"--workers {workers} is more than {MAX_WORKERS_PER_CORE} per core ({MAX_WORKERS_PER_CORE * cores} on this machine): "
+                f"each worker is a process holding torch, and that many would exhaust memory. Give at most "
+                f"{MAX_WORKERS_PER_CORE * cores}, or 0 for one per core ({cores})."
+            )
         spec = get_preset(preset)
+        # Only the default params.yaml may be absent; a named file that is missing or unreadable is a mistake.
+        if params_file.is_file() or params_file != Path("params.yaml"):
+            read_params_file(params_file)
         grid = expand(spec, params_file if params_file.is_file() else None, only, set_)
         checked = set()
         for cell in grid.cells:  # missing data or weights are named before any work
@@ -146,6 +159,7 @@ def benchmark(
             check_dask_address(dask_address)
     except FsmcError as error:
         fail(error)
+    check_output_path(out or Path("reports") / preset, "--out")
     workers = workers or min(cores, len(grid.cells))
     from flows.benchmark import benchmark_flow, dask_task_runner
     from flows.prefect_logs import hide_user_errors_in_prefect_logs

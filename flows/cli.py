@@ -20,7 +20,7 @@ from rich.table import Table
 
 import tasks  # noqa: F401  (environment defaults before prefect is imported)
 from flows.benchmark_cli import benchmark
-from flows.cli_common import fail, load_cli_params, use_directories
+from flows.cli_common import check_output_path, fail, load_cli_params, use_directories
 from flows.deploy import deploy_app, serve
 from flows.prefect_logs import hide_user_errors_in_prefect_logs
 from flows.registry_cli import pull_teacher, register_teacher_command
@@ -87,6 +87,7 @@ def run(
     hide_user_errors_in_prefect_logs()
 
     target = workspace or new_run_folder()
+    check_output_path(target, "--workspace")
     existed = target.exists()
     try:
         result = compress_flow(params=params.to_dict(), workspace=str(target), reuse=not fresh)
@@ -113,6 +114,7 @@ def log_run(
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Folder of pretrained weights.")] = None,
 ) -> None:
     """Log, register and gate a finished run folder, e.g. after the tracking server was unreachable."""
+    from fsmc.run_folder import verify
     from fsmc.workspace import Workspace
 
     use_directories(data_dir, model_dir)
@@ -126,6 +128,7 @@ def log_run(
             )
         )
     try:
+        verify(ws, [ws.run_params, ws.metrics, ws.student_model])  # a damaged folder fails before Prefect starts
         check_tracking_reachable()
     except FsmcError as error:
         fail(error)
@@ -172,6 +175,8 @@ def export(
     use_directories(data_dir, model_dir)
     if format_ != "onnx":
         fail(FsmcError(f"--format {format_!r} is not supported; valid formats: onnx."))
+    if output is not None:
+        check_output_path(output, "--output", folder=False)
     with tempfile.TemporaryDirectory() as scratch:
         try:
             ws = Workspace(registered_run_folder(target, Path(scratch)) if target.startswith("models:/") else Path(target))

@@ -36,3 +36,19 @@ def use_directories(data_dir: Path | None, model_dir: Path | None) -> None:
         if not value.is_dir():
             fail(FsmcError(f"{option} {value} is not a directory; give the folder that holds the files."))
         os.environ[variable] = str(value.resolve())
+
+
+def check_output_path(path: Path, option: str, folder: bool = True) -> None:
+    """Exit 2 unless ``path`` is, or can be created as, a folder (``folder``) or a file.
+
+    Why: the flows create their outputs deep inside a task, where a file in the way (or a folder where a file
+    goes) surfaced as a traceback after work had started.
+    """
+    if not folder and path.is_dir():
+        fail(FsmcError(f"{option} {path} is a folder; give the path of the file to write (e.g. {path / 'student.onnx'})."))
+    parents = (path, *path.parents) if folder else path.parents
+    existing = next((p for p in parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        named = "is a file" if existing == path else f"cannot be created: {existing} is a file"
+        what = "a folder (an existing one, or a new path whose parents are folders)" if folder else "a path whose parents are folders"
+        fail(FsmcError(f"{option} {path} {named}; give {what}."))

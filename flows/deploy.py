@@ -21,6 +21,7 @@ from rich.console import Console
 
 from flows.cli_common import fail, load_cli_params
 from fsmc.errors import FsmcError
+from tasks.settings import check_prefect_reachable
 
 deploy_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Trigger deployments on the Prefect server.")
 SetOption = Annotated[list[str], typer.Option("--set", help="Override a parameter: section.key=value or key=value.")]
@@ -36,6 +37,10 @@ def _require_server() -> str:
                 "and export PREFECT_API_URL=http://127.0.0.1:4200/api (with the port you chose)."
             )
         )
+    try:
+        check_prefect_reachable(url)
+    except FsmcError as error:
+        fail(error)
     return url
 
 
@@ -78,6 +83,8 @@ def deploy_run(
 ) -> None:
     """Trigger a served deployment through the Prefect API: compress runs take params.yaml + --set; benchmark runs
     (NAME benchmark/PRESET) take --set as overrides for every cell."""
+    if timeout < 0:
+        fail(FsmcError(f"--timeout {timeout} is negative; give the seconds to wait for the run, or 0 not to wait."))
     _require_server()
     try:
         params = load_cli_params(params_file, set_)

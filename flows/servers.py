@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from flows.cli_common import fail
+from fsmc.errors import FsmcError
 from tasks.settings import artifact_root, tracking_uri
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -31,6 +34,30 @@ def _warn_if_exposed(host: str) -> None:
             f"[bold yellow]warning:[/] binding {host}: the server has no authentication, anyone who can reach this "
             "address can read and change runs. Use 127.0.0.1 unless that is what you want.",
             soft_wrap=True,
+        )
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Exit 2 unless ``host:port`` can be bound now: a port in range, a known interface, not already in use.
+
+    Why: the servers run as child processes, and their own bind failure is a traceback (and MLflow's
+    exits 0), after the tracking store was already created here.
+    """
+    if not 1 <= port <= 65535:
+        fail(FsmcError(f"--port {port} is not a TCP port; give a number from 1 to 65535 (e.g. 5000)."))
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As the servers bind: a port in TIME_WAIT after a stopped server is free, a listening one is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        fail(
+            FsmcError(
+                f"Cannot serve on --host {host} --port {port} ({error.strerror or error}): the address is not an "
+                "interface of this machine or the port is taken. Give --host 127.0.0.1 (or this machine's address) and "
+                "a free --port, or stop the process using it."
+            )
         )
 
 
@@ -58,6 +85,7 @@ def ui(
     backend_store_uri: Annotated[str | None, typer.Option(help="Tracking store (default: $MLFLOW_TRACKING_URI or mlruns/mlflow.db here).")] = None,
 ) -> None:
     """Start the MLflow tracking server on the project's store, so runs and registered models are browsable."""
+    _check_bindable(host, port)
     _warn_if_exposed(host)
     store = backend_store_uri or tracking_uri()
     if store.startswith("http"):
@@ -77,6 +105,7 @@ def server_start(
     port: Annotated[int, typer.Option(help="Port of the Prefect API and UI.")] = 4200,
 ) -> None:
     """Start the Prefect server (API and UI); point flows at it with PREFECT_API_URL=http://HOST:PORT/api."""
+    _check_bindable(host, port)
     _warn_if_exposed(host)
     Console().print(f"Prefect server on http://{host}:{port} (API: http://{host}:{port}/api; Ctrl-C stops it)")
     _serve(

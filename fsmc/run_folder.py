@@ -42,9 +42,23 @@ def inside(path: Path, root: Path, what: str) -> Path:
     return resolved
 
 
+def _read_record(ws: Workspace) -> dict:
+    """``run.json`` as a dict; a damaged one is bad input (a file edited or truncated), not a bug."""
+    try:
+        record = read_json(ws.run_record)
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError is a ValueError
+        record = None
+    if not isinstance(record, dict):
+        raise FsmcError(
+            f"{ws.run_record} is not the JSON object fsmc writes when a run finishes (the file is damaged or not "
+            "fsmc's). Restore it, or rerun the pipeline into a new folder with `fsmc run --workspace FOLDER`."
+        )
+    return record
+
+
 def verify(ws: Workspace, files: list[Path]) -> None:
     """Refuse ``files`` of ``ws`` that lie outside it or differ from what the run recorded in ``run.json``."""
-    record = read_json(ws.run_record) if ws.run_record.is_file() else {}
+    record = _read_record(ws) if ws.run_record.is_file() else {}
     sealed = record.get("outputs")
     if sealed is None:
         raise FsmcError(

@@ -8,8 +8,9 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from fsmc.config import REGISTRY_URI_PATTERN
 from fsmc.errors import FsmcError
-from tasks.settings import check_tracking_reachable, tracking_uri
+from tasks.settings import check_registry_store, check_tracking_reachable, tracking_uri
 
 
 def registered_run_folder(target: str, scratch: Path) -> Path:
@@ -18,7 +19,10 @@ def registered_run_folder(target: str, scratch: Path) -> Path:
     Its ``run.json`` then names the registry's run (the one the export is logged to) and the
     export's file name ``NAME-vN``, whatever an uploaded ``run.json`` said.
     """
+    if not REGISTRY_URI_PATTERN.match(target):
+        raise FsmcError(f"{target!r} is not a registry URI; write models:/NAME/VERSION or models:/NAME@ALIAS, or give a run folder.")
     check_tracking_reachable()
+    check_registry_store(target)
     client = mlflow.MlflowClient(tracking_uri())
     name, _, ref = target.removeprefix("models:/").partition("/")
     try:

@@ -32,7 +32,7 @@ from fsmc.models.input_contract import signature_input_shape
 from fsmc.models.user_teacher import registry_teacher_file
 from fsmc.runtime import predict_logits
 from fsmc.workspace import Workspace
-from tasks.settings import use_tracking_store
+from tasks.settings import check_registry_store, use_tracking_store
 from tasks.tracking import experiment_id, git_commit, log_model_version
 
 # Where log_run puts the student's fsmc checkpoint among the run's artifacts, and register_teacher a teacher's.
@@ -92,6 +92,7 @@ def _input_contract(name: str, version: str) -> dict[str, Any]:
 
 def fetch_registry_teacher(uri: str) -> dict[str, Any]:
     """Download the fsmc checkpoint of registry teacher ``uri`` to its local file; return its lineage and input contract."""
+    check_registry_store(uri)
     use_tracking_store()
     client = mlflow.MlflowClient()
     version = _model_version(client, uri)

@@ -103,3 +103,37 @@ def check_tracking_reachable(uri: str | None = None, timeout: float = 5.0) -> No
             "(`fsmc ui --port PORT` serves the project's store), fix the URI, or unset MLFLOW_TRACKING_URI to log "
             "to the local store mlruns/mlflow.db."
         ) from None
+
+
+def check_registry_store(model_uri: str) -> None:
+    """Raise :class:`FsmcError` when ``model_uri`` (models:/...) would be looked up in a local store that does not exist.
+
+    Why: MLflow creates a missing SQLite store on first use, so looking a model up in it would leave an empty
+    ``mlruns/`` behind a command that then fails for bad input.
+    """
+    from fsmc.errors import FsmcError
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise FsmcError(
+            f"{model_uri} names a registered model, but the tracking store {uri} does not exist, so nothing is registered "
+            "there. Run from the project folder whose mlruns/ holds the model, point MLFLOW_TRACKING_URI at the store "
+            "that holds it, or register one first (`fsmc run` or `fsmc register-teacher`)."
+        )
+
+
+def check_prefect_reachable(url: str, timeout: float = 5.0) -> None:
+    """Raise :class:`FsmcError` naming ``url`` (PREFECT_API_URL) when no Prefect server answers there.
+
+    Why: Prefect's client retries a refused connection for minutes and then fails with a traceback.
+    """
+    from fsmc.errors import FsmcError
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:
+            response.read()
+    except (OSError, ValueError) as error:
+        raise FsmcError(
+            f"No Prefect server answers at PREFECT_API_URL={url} ({error}). Start one with `fsmc server start --port PORT` "
+            "and export PREFECT_API_URL=http://127.0.0.1:PORT/api, or fix the URL."
+        ) from None

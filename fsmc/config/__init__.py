@@ -53,6 +53,7 @@ from fsmc.config.loading import (
     load_params,
     params_from_dict,
     parse_overrides,
+    read_params_file,
     resolve_key,
     valid_keys,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "parse_budget",
     "parse_normalization",
     "parse_overrides",
+    "read_params_file",
     "resolve_key",
     "teachers_for",
     "valid_keys",

@@ -17,6 +17,7 @@ from fsmc.config.catalogue import (
     PRECISIONS,
     PROFILES,
     RECOVERY_METHODS,
+    REGISTERED_NAME_PATTERN,
     REGISTRY_URI_PATTERN,
     SCHEMES,
     SCRATCH_ONLY_STUDENTS,
@@ -196,6 +197,12 @@ def check_compression(params: Params) -> None:
         c.student_init in STUDENT_INITS,
         f"compress.student_init={c.student_init!r} is unknown; valid: {', '.join(STUDENT_INITS)}.",
     )
+    # Checked whatever the scheme, as compress.importance is: a typo must not wait for scheme=distill to show.
+    known_students = sorted({s for students in DISTILL_STUDENTS.values() for s in students})
+    _check(
+        c.student == "auto" or c.student in known_students,
+        f"compress.student={c.student!r} is unknown; valid: auto, {', '.join(known_students)} (scheme=distill only).",
+    )
     if c.scheme == "distill":
         students = DISTILL_STUDENTS.get(d.teacher, ())
         _check(
@@ -302,9 +309,23 @@ def check_serving(params: Params) -> None:
     _check(sv.benchmark_preset in PRESETS, f"serve.benchmark_preset={sv.benchmark_preset!r} is unknown; valid presets: {', '.join(PRESETS)}.")
 
 
+def check_tracking(params: Params) -> None:
+    """``tracking``: names MLflow accepts, checked now because MLflow would refuse them only after the run trained."""
+    t = params.tracking
+    _check(
+        bool(t.experiment.strip()) and t.experiment.isprintable(),
+        f"tracking.experiment={t.experiment!r} is not a valid MLflow experiment name; give a non-empty name on one line (e.g. fsmc).",
+    )
+    _check(
+        REGISTERED_NAME_PATTERN.match(t.registered_model) is not None,
+        f"tracking.registered_model={t.registered_model!r} is not a valid registered model name; use letters, digits, "
+        "'.', '_' and '-', starting with a letter or digit (e.g. fsmc-student), so models:/NAME/VERSION can name it.",
+    )
+
+
 SECTION_CHECKS = (
     check_seeds, check_data, check_sampling, check_curation, check_teacher_training, check_compression,
-    check_recovery, check_evaluation, check_gate, check_serving,
+    check_recovery, check_evaluation, check_gate, check_serving, check_tracking,
 )
 
 

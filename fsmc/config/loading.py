@@ -111,26 +111,51 @@ def parse_overrides(pairs: list[str]) -> dict[str, dict[str, str]]:
     return overrides
 
 
+def _read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``; a file that is not UTF-8 YAML is bad input, not a bug."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise FsmcError(f"Parameter file {str(path)!r} is not a UTF-8 text file; pass --params PATH to a params.yaml.") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise FsmcError(
+            f"Parameter file {str(path)!r} is not valid YAML ({problem}{at}); fix it or pass --params PATH to a "
+            "params.yaml of sections with key: value lines."
+        ) from None
+
+
+def read_params_file(path: Path) -> dict[str, dict[str, Any]]:
+    """The sections of a params file as ``{section: {key: value}}``, not yet coerced or validated.
+
+    Raises:
+        FsmcError: a missing or unreadable file, YAML that does not parse, or an unknown or malformed section.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FsmcError(f"Parameter file {str(path)!r} does not exist; pass --params PATH to a params.yaml.")
+    loaded = _read_yaml(path) or {}
+    if not isinstance(loaded, dict):
+        raise FsmcError(f"{path} must hold a mapping of sections, not {type(loaded).__name__}.")
+    raw: dict[str, dict[str, Any]] = {}
+    for section, body in loaded.items():
+        if section not in _SECTION_TYPES:
+            raise FsmcError(f"Unknown section {section!r} in {path}; valid sections: {', '.join(_SECTION_TYPES)}.")
+        if not isinstance(body, dict):
+            raise FsmcError(f"Section {section!r} in {path} must be a mapping of keys to values.")
+        raw[section] = dict(body)
+    return raw
+
+
 def load_params(path: Path | None = None, overrides: list[str] | None = None) -> Params:
     """Load ``params.yaml`` (or the defaults when ``path`` is None), apply overrides, validate.
 
     Raises:
         FsmcError: on a missing file, unknown section or key, wrong type or bad value.
     """
-    raw: dict[str, dict[str, Any]] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FsmcError(f"Parameter file {str(path)!r} does not exist; pass --params PATH to a params.yaml.")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(loaded, dict):
-            raise FsmcError(f"{path} must hold a mapping of sections, not {type(loaded).__name__}.")
-        for section, body in loaded.items():
-            if section not in _SECTION_TYPES:
-                raise FsmcError(f"Unknown section {section!r} in {path}; valid sections: {', '.join(_SECTION_TYPES)}.")
-            if not isinstance(body, dict):
-                raise FsmcError(f"Section {section!r} in {path} must be a mapping of keys to values.")
-            raw[section] = dict(body)
+    raw = read_params_file(path) if path is not None else {}
     for section, body in parse_overrides(overrides or []).items():
         raw.setdefault(section, {}).update(body)
     return params_from_dict(raw)

@@ -43,6 +43,12 @@ def test_overrides_accept_section_key_and_unique_leaf():
         ("temperature=inf", "temperature='inf'"),
         ("recover.lr=nan", "recover.lr='nan'"),
         ("recover.lr=-1", "recover.lr=-1.0 must be positive"),
+        # Checked whatever the scheme: a typo must not wait for scheme=distill to surface.
+        ("compress.student=resnet99", "compress.student='resnet99' is unknown"),
+        # MLflow refuses these only when logging, after the whole run trained.
+        ("tracking.experiment=", "tracking.experiment='' is not a valid MLflow experiment name"),
+        ("tracking.registered_model=my model", "tracking.registered_model='my model' is not a valid registered model name"),
+        ("tracking.registered_model=", "tracking.registered_model='' is not a valid registered model name"),
     ],
 )
 def test_bad_values_are_refused_naming_the_value(override, named):
@@ -56,6 +62,22 @@ def test_wrong_type_in_yaml_is_refused(tmp_path):
     path.write_text("sample_few_shot:\n  k_max: [1, 2]\n")
     with pytest.raises(FsmcError, match="sample_few_shot.k_max"):
         load_params(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (b"data: [unclosed\n", "is not valid YAML (expected ',' or ']'"),
+        (b"data:\n  dataset: digits\n   teacher: x\n", "is not valid YAML"),
+        (b"\xff\xfe\x00binary", "is not a UTF-8 text file"),
+    ],
+)
+def test_unreadable_params_file_is_named_not_a_traceback(tmp_path, content, named):
+    path = tmp_path / "params.yaml"
+    path.write_bytes(content)
+    with pytest.raises(FsmcError) as error:
+        load_params(path)
+    assert named in str(error.value) and str(path) in str(error.value)
 
 
 def test_unknown_section_is_refused():

@@ -84,6 +84,16 @@ def artifact_root() -> str:
     return (Path.cwd() / DEFAULT_TRACKING_DIR / "artifacts").as_uri()
 
 
+def health_error(url: str, timeout: float) -> str | None:
+    """Why the server at ``url`` does not answer its ``/health`` endpoint (MLflow and Prefect both serve one), or None."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:
+            response.read()
+    except (OSError, ValueError) as error:
+        return str(error)
+    return None
+
+
 def check_tracking_reachable(uri: str | None = None, timeout: float = 5.0) -> None:
     """Raise :class:`FsmcError` naming ``uri`` when it is a tracking server that does not answer.
 
@@ -94,15 +104,13 @@ def check_tracking_reachable(uri: str | None = None, timeout: float = 5.0) -> No
     uri = uri or tracking_uri()
     if not uri.startswith(("http://", "https://")):
         return
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
-            response.read()
-    except (OSError, ValueError) as error:
+    error = health_error(uri, timeout)
+    if error is not None:
         raise FsmcError(
             f"The MLflow tracking server at MLFLOW_TRACKING_URI={uri} does not answer ({error}). Start it "
             "(`fsmc ui --port PORT` serves the project's store), fix the URI, or unset MLFLOW_TRACKING_URI to log "
             "to the local store mlruns/mlflow.db."
-        ) from None
+        )
 
 
 def check_registry_store(model_uri: str) -> None:
@@ -129,11 +137,9 @@ def check_prefect_reachable(url: str, timeout: float = 5.0) -> None:
     """
     from fsmc.errors import FsmcError
 
-    try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=timeout) as response:
-            response.read()
-    except (OSError, ValueError) as error:
+    error = health_error(url, timeout)
+    if error is not None:
         raise FsmcError(
             f"No Prefect server answers at PREFECT_API_URL={url} ({error}). Start one with `fsmc server start --port PORT` "
             "and export PREFECT_API_URL=http://127.0.0.1:PORT/api, or fix the URL."
-        ) from None
+        )

@@ -203,7 +203,7 @@ def loop_against_bare(ws: Workspace, rho: float, steps: int, console: Console) -
 def main() -> None:
     global K_MAX
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rhos", type=float, nargs="+", default=[10.0, 50.0])
+    parser.add_argument("--rhos", type=float, nargs="*", default=[10.0, 50.0], help="cells to tabulate; none (bare --rhos) runs only --curve / --loop-steps")
     parser.add_argument("--k-max", type=int, default=50, help="shots of the largest class (5 with --rhos 1: the CD paper's setting)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", default=None, help="comma-separated; default: params.yaml's method")

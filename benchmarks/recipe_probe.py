@@ -59,6 +59,7 @@ p.add_argument("--refit-head", type=float, default=0.0)  # after training, also 
 p.add_argument("--oracle-pool", type=int, default=0)  # diagnostic: N unlabelled CIFAR train images replace the OOD pool (an upper bound on what data can buy)
 p.add_argument("--opt", default="sgd")  # sgd | adamw (lr is then Adam's)
 p.add_argument("--compile", action="store_true")  # torch.compile the student's training forward
+p.add_argument("--pre-relu", default="")  # mse | partial: mimic the last block's pre-ReLU sum (Heo et al. 2019: partial L2 with a per-channel margin)
 p.add_argument("--ood-sampling", default="uniform")  # uniform | balanced | against-prior: OOD drawn by the teacher's predicted class
 a = p.parse_args()
 torch.set_num_threads(2)
@@ -124,14 +125,18 @@ test = dataset.test
 TX, TY = to_tensor(test.images, test.pixel_max), torch.from_numpy(np.asarray(test.labels))
 print(f"setup {time.perf_counter()-t0:.1f}s  ID {len(X)} OOD {len(X_OOD)} counts {np.bincount(few.labels).tolist()}", flush=True)
 
-def stages(model, x):
+def stages(model, x, pre=False):
     net = model.net
     x = (x - model.mean) / model.std
     h = F.relu(net.bn1(net.conv1(x)))
     h1 = net.layer1(h)
     h2 = net.layer2(h1)
-    h3 = net.layer3(h2)
-    return [h1, h2, h3]
+    if not pre:
+        return [h1, h2, net.layer3(h2)]
+    h = net.layer3[:-1](h2)
+    block = net.layer3[-1]
+    p3 = block.bn2(block.conv2(F.relu(block.bn1(block.conv1(h))))) + block.shortcut(h)
+    return [h1, h2, F.relu(p3), p3]
 
 def augment(x, g):
     if a.aug == "none":
@@ -184,13 +189,13 @@ if a.aug == "none":
             xs = ALL[k:k+500]
             if a.cl:
                 xs = xs.contiguous(memory_format=torch.channels_last)
-            st = stages(teacher, xs)
+            st = stages(teacher, xs, pre=bool(a.pre_relu))
             if a.teacher_tta:  # the mirror's feature maps mirrored back, averaged with the image's
                 st = [(u + v.flip(3)) / 2 for u, v in zip(st, stages(teacher, xs.flip(3)))]
-            logs.append(teacher.net.forward_head(st[-1]))
-            for i, v in enumerate(st):
+            logs.append(teacher.net.forward_head(st[2]))
+            for i, v in enumerate(st[:3]):
                 if a.stagew or i == 2:
-                    outs[i].append(v)
+                    outs[i].append(st[3] if a.pre_relu and i == 2 else v)
     CACHE = ([torch.cat(u) if u else None for u in outs], torch.cat(logs))
     print(f"teacher cache {time.perf_counter()-tc:.1f}s", flush=True)
 ema = torch.optim.swa_utils.AveragedModel(student, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(a.ema), use_buffers=True) if a.ema else None
@@ -206,9 +211,15 @@ if a.ood_sampling != "uniform":
     if a.ood_sampling == "confident":  # OOD images the teacher finds ID-like drawn more often
         OOD_W = CACHE[1][n_id:].float().softmax(1).amax(1)
     print("ood teacher classes", per_class.int().tolist(), "share", [round(float(v), 3) for v in share], flush=True)
+MARGIN = None
+if a.pre_relu:  # per channel, the mean of the teacher's negative pre-ReLU responses (the margin of partial L2)
+    tp = CACHE[0][2].float()
+    neg = tp.clamp_max(0)
+    MARGIN = (neg.sum(dim=(0, 2, 3)) / (tp < 0).sum(dim=(0, 2, 3)).clamp_min(1))[None, :, None, None]
+    print("pre-ReLU margin per channel: mean", round(float(MARGIN.mean()), 4), "negative share", round(float((tp < 0).float().mean()), 3), flush=True)
 def student_forward(x):
-    ss = stages(student, x)
-    return ss, student.net.forward_head(ss[-1])
+    ss = stages(student, x, pre=bool(a.pre_relu))
+    return ss, student.net.forward_head(ss[2])
 if a.compile:
     student_forward = torch.compile(student_forward)
 t1 = time.perf_counter()
@@ -267,6 +278,13 @@ for step in range(a.steps):
         w = torch.ones(len(idx))
         w[lab] = WC[Y[idx[lab]]]
         loss = a.feat * (w * per_image).mean()
+    elif a.pre_relu == "partial":
+        sp, tp = ss[3].float(), ts[-1].float()
+        target = torch.where(tp > 0, tp, MARGIN)
+        keep = (sp > target) | (target > 0)
+        loss = a.feat * ((sp - target).pow(2) * keep).mean()
+    elif a.pre_relu == "mse":
+        loss = a.feat * F.mse_loss(ss[3].float(), ts[-1].float())
     else:
         loss = a.feat * F.mse_loss(ss[-1].float(), ts[-1].float())
     if a.logit_mse:

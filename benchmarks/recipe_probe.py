@@ -59,9 +59,12 @@ p.add_argument("--refit-head", type=float, default=0.0)  # after training, also 
 p.add_argument("--oracle-pool", type=int, default=0)  # diagnostic: N unlabelled CIFAR train images replace the OOD pool (an upper bound on what data can buy)
 p.add_argument("--opt", default="sgd")  # sgd | adamw (lr is then Adam's)
 p.add_argument("--compile", action="store_true")  # torch.compile the student's training forward
-p.add_argument("--pre-relu", default="")  # mse | partial: mimic the last block's pre-ReLU sum (Heo et al. 2019: partial L2 with a per-channel margin)
+# mse | partial: mimic the last block's pre-ReLU sum (Heo et al. 2019: partial L2 with a per-channel margin)
+p.add_argument("--pre-relu", default="", choices=["", "mse", "partial"])
 p.add_argument("--ood-sampling", default="uniform")  # uniform | balanced | against-prior: OOD drawn by the teacher's predicted class
 a = p.parse_args()
+if a.pre_relu and (a.aug != "none" or a.aug_id != "none" or a.cw_distill):
+    p.error("--pre-relu needs cached teacher targets and the plain feature loss: drop --aug, --aug-id and --cw-distill")
 torch.set_num_threads(2)
 torch.set_flush_denormal(True)  # Adam's second moments of tiny gradients underflow into denormals, which run ~10x slower on x86
 
@@ -191,7 +194,7 @@ if a.aug == "none":
                 xs = xs.contiguous(memory_format=torch.channels_last)
             st = stages(teacher, xs, pre=bool(a.pre_relu))
             if a.teacher_tta:  # the mirror's feature maps mirrored back, averaged with the image's
-                st = [(u + v.flip(3)) / 2 for u, v in zip(st, stages(teacher, xs.flip(3)))]
+                st = [(u + v.flip(3)) / 2 for u, v in zip(st, stages(teacher, xs.flip(3), pre=bool(a.pre_relu)))]
             logs.append(teacher.net.forward_head(st[2]))
             for i, v in enumerate(st[:3]):
                 if a.stagew or i == 2:

@@ -28,10 +28,12 @@ from flows.run_report import print_run_report
 from flows.servers import server_app, ui
 from fsmc.errors import FsmcError
 from fsmc.models.input_contract import InputContract, apply_input_contract
-from fsmc.preflight import check_inputs
 from fsmc.workspace import new_run_folder
-from tasks.registry_teacher import fetch_registry_teacher
 from tasks.settings import check_tracking_reachable
+
+# Only typer, rich, PyYAML and fsmc's own light modules load with the command line: torch, Prefect, MLflow and
+# scikit-learn are imported inside the command that needs them, so `fsmc --help` and a refused `--set` answer in
+# about a second instead of seven (benchmarks/cli_startup.py measures it).
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Few-sample model compression, fair to minority classes.")
 err_console = Console(stderr=True)
@@ -75,7 +77,11 @@ def run(
     try:
         params = load_cli_params(params_file, set_)
         check_tracking_reachable()
+        from fsmc.preflight import check_inputs
+
         if params.data.registry_teacher:  # the pure stages read the fetched checkpoint
+            from tasks.registry_teacher import fetch_registry_teacher
+
             lineage = fetch_registry_teacher(params.data.teacher)
             # The teacher's registered input decides the image size and channels params leave unset.
             params = dataclasses.replace(params, data=apply_input_contract(params.data, InputContract.from_record(lineage)))
@@ -216,22 +222,20 @@ def export(
 @app.command()
 def methods() -> None:
     """List the compression schemes and recovery methods (and the OE-FSMC plug-in that works on each)."""
-    from fsmc.compress.schemes import SCHEME_SUMMARIES
-    from fsmc.config import INAPPLICABLE
-    from fsmc.recover.methods import METHODS
+    from fsmc.config import INAPPLICABLE, METHOD_CARDS, RECOVERY_METHODS, SCHEME_SUMMARIES
 
     console = Console()
     schemes = Table(title="compression schemes (--set scheme=NAME)")
     for column in ("scheme", "what it does", "recovery methods that apply"):
         schemes.add_column(column)
     for scheme, summary in SCHEME_SUMMARIES.items():
-        schemes.add_row(scheme, summary, ", ".join(m for m in METHODS if (scheme, m) not in INAPPLICABLE))
+        schemes.add_row(scheme, summary, ", ".join(m for m in RECOVERY_METHODS if (scheme, m) not in INAPPLICABLE))
     console.print(schemes)
     table = Table(title="recovery methods (--set method=NAME; --set oe=true|false for the OE-FSMC plug-in)")
     for column in ("method", "what it does", "paper", "teacher signal"):
         table.add_column(column)
-    for method in METHODS.values():
-        table.add_row(method.name, method.summary, method.paper, method.teacher_signal)
+    for name, card in METHOD_CARDS.items():
+        table.add_row(name, card.summary, card.paper, card.teacher_signal)
     table.add_row(
         "+oe (oe=true)",
         "OE-FSMC: OOD images with labels drawn from the complementary prior Gamma, class weights w_c, "

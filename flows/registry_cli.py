@@ -12,9 +12,10 @@ from rich.console import Console
 from flows.cli_common import fail, load_cli_params, use_directories
 from fsmc.config import REGISTERED_NAME_PATTERN
 from fsmc.errors import FsmcError
-from fsmc.preflight import check_inputs
-from tasks.registry_teacher import fetch_registry_teacher, register_teacher
 from tasks.settings import check_tracking_reachable
+
+# torch, MLflow and scikit-learn are imported inside the commands, once the arguments are known good:
+# `fsmc --help` and a refused option then answer in about a second (tests/integration/test_cli_speed.py).
 
 
 def register_teacher_command(
@@ -42,6 +43,9 @@ def register_teacher_command(
                 f"data.teacher={params.data.teacher!r} is already in the registry; register a zoo name, "
                 "torchvision:NAME or module:... teacher (with data.teacher_weights)."
             )
+        from fsmc.preflight import check_inputs
+        from tasks.registry_teacher import register_teacher
+
         check_inputs(params, ood_pool=False)
         result = register_teacher(params, name)
     except FsmcError as error:
@@ -63,6 +67,8 @@ def pull_teacher(
 
     `fsmc run` does this itself before every run.
     """
+    from tasks.registry_teacher import fetch_registry_teacher
+
     try:
         check_tracking_reachable()
         lineage = fetch_registry_teacher(uri)

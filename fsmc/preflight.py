@@ -11,10 +11,9 @@ import os
 
 from fsmc.config import Params
 from fsmc.data.checksums import verify
-from fsmc.data.sources import load_dataset, load_ood_pool
+from fsmc.data.npz_source import NPZ_DATASETS, read_classes
 from fsmc.errors import FsmcError
-from fsmc.models.registry import PRETRAINED, model_dir
-from fsmc.models.user_teacher import load_user_teacher
+from fsmc.models.pretrained import PRETRAINED, model_dir
 
 
 def check_inputs(params: Params, ood_pool: bool = True) -> None:
@@ -24,6 +23,11 @@ def check_inputs(params: Params, ood_pool: bool = True) -> None:
         params: validated params.
         ood_pool: also check the OOD pool (``fsmc register-teacher`` reads none, so a folder dataset needs no pool there).
     """
+    check_files(params, ood_pool)
+    # Imported only now: a missing file is named in about a second, before torch and the datasets load.
+    from fsmc.data.sources import load_dataset, load_ood_pool
+    from fsmc.models.user_teacher import load_user_teacher
+
     dataset = load_dataset(params.data)
     if ood_pool:
         pool = load_ood_pool(params.data)
@@ -34,6 +38,13 @@ def check_inputs(params: Params, ood_pool: bool = True) -> None:
             )
     if params.data.user_teacher:  # weights, classes, channels and output shape, before any work
         load_user_teacher(params.data, dataset.classes, dataset.image_shape)
+
+
+def check_files(params: Params, ood_pool: bool = True) -> None:
+    """The files a run reads first (class lists of npz datasets and pools, a zoo teacher's weights), checked without torch."""
+    for name in (params.data.dataset, params.data.resolved_ood_pool if ood_pool else None):
+        if name in NPZ_DATASETS:
+            read_classes(name)  # names the missing file and the layout fsmc expects
     entry = PRETRAINED.get(params.data.teacher)
     if entry is not None:
         path = model_dir() / entry.file

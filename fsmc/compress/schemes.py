@@ -103,18 +103,6 @@ SCHEMES: dict[str, Callable[[NormalizedClassifier, CompressParams, SchemeInputs]
     "distill": _distill,
 }
 
-SCHEME_SUMMARIES = {
-    "channel": "structured channel pruning (torch-pruning): importance l1 | l2 | bn-scale | taylor | class-aware, "
-    "per layer or global; ResNets: inner channels of each block",
-    "unstructured": "magnitude pruning of single weights (torch.nn.utils.prune), per layer or global; "
-    "the zeros stay zero through recovery",
-    "int8-ptq": "post-training static int8 quantization, FX graph mode, x86 backend, calibrated on few-shot + OOD images",
-    "int8-qat": "int8 quantization-aware training: recovery trains through fake quantization, then converts",
-    "distill": "a smaller architecture (ResNet-56 -> ResNet-20, small-cnn -> small-cnn-half, torchvision ResNet-34 -> "
-    "ResNet-18, ...) from the teacher or scratch",
-}
-
-
 def compress(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
     """Apply ``params.scheme`` to a copy of ``teacher``."""
     result = SCHEMES[params.scheme](teacher, params, inputs)

@@ -9,13 +9,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fsmc.data.checksums import KNOWN_DATA, verify
-from fsmc.data.images import ImageSet
 from fsmc.errors import FsmcError
 
+if TYPE_CHECKING:  # ImageSet's module imports torch: the command line checks files before that (fsmc.preflight)
+    from fsmc.data.images import ImageSet
+
+# Datasets and OOD pools stored in this layout under the data directory.
+NPZ_DATASETS = ("cifar10", "tinyimagenet")
 LAYOUT = "<data dir>/<dataset>/{train,test,val,...}.npz with arrays images (uint8 N x H x W x 3) and labels (int64 N), plus classes.json"
 
 
@@ -55,6 +60,8 @@ def read_json(dataset: str, file: str):
 
 def read_split(dataset: str, split: str, num_classes: int, size: int = 32) -> ImageSet:
     """Load and check one split; refuse wrong keys, shapes, dtypes or labels."""
+    from fsmc.data.images import ImageSet
+
     relative = f"{dataset}/{split}.npz"
     path = _existing(relative)
     try:

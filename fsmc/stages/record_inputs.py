@@ -14,7 +14,7 @@ from fsmc.atomic import sha256_file, write_json
 from fsmc.config import Params
 from fsmc.data.checksums import KNOWN_DATA
 from fsmc.models.factory_net import factory_source_sha256
-from fsmc.models.registry import PRETRAINED
+from fsmc.models.pretrained import PRETRAINED
 from fsmc.models.user_teacher import teacher_weights_file
 from fsmc.preflight import check_inputs
 from fsmc.workspace import Workspace

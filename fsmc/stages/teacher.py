@@ -31,7 +31,8 @@ from fsmc.config import Params
 from fsmc.data.sources import load_dataset
 from fsmc.models.checkpoint import save_checkpoint
 from fsmc.models.factory_net import factory_source_sha256
-from fsmc.models.registry import PRETRAINED, load_pretrained
+from fsmc.models.pretrained import PRETRAINED
+from fsmc.models.registry import load_pretrained
 from fsmc.models.user_teacher import load_user_teacher, teacher_weights_file
 from fsmc.teacher_outputs import images_key
 from fsmc.train.teacher import adapt_teacher, train_teacher

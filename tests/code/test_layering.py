@@ -77,3 +77,19 @@ def test_the_package_modules_import_no_cycle():
         if start not in state:
             visit(start, [start])
     assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_command_line_loads_no_heavy_library_before_a_command_needs_it():
+    """`fsmc --help`, the listings and refused input answer before torch, Prefect, MLflow or scikit-learn load.
+
+    (Their time is measured in benchmarks/cli_startup.py; here, what makes it short.)
+    """
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, flows.cli, fsmc.config, fsmc.preflight, fsmc.models.pretrained; "
+        "print(' '.join(sorted(m for m in ('torch', 'prefect', 'mlflow', 'sklearn', 'scipy', 'torch_pruning', 'dask') if m in sys.modules)))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == [], f"importing the command line loads {loaded}: import them inside the command that needs them"

@@ -14,10 +14,10 @@ import torch
 
 from fsmc.data.embedded import load_digits_dataset
 from fsmc.data.images import to_tensor
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, TEST_BUDGET_CLI, run_cli
 
 pytestmark = pytest.mark.integration
-FAST = ["--set", "recover.steps=120", "--set", "teacher.epochs=15"]
+FAST = TEST_BUDGET_CLI
 
 
 @pytest.fixture(scope="session")

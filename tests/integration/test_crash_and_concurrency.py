@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import REPO, last_json, run_cli
 
 pytestmark = pytest.mark.integration
-FAST = ["--set", "teacher.epochs=15"]
+FAST = ["--set", "teacher.epochs=15"]  # conftest.TEST_BUDGET's teacher: reused from the stage cache
 BEFORE_RECOVERY = ["sample_few_shot", "teacher", "curate_ood", "validate", "compress"]
 
 

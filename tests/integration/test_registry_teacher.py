@@ -7,11 +7,11 @@ import shutil
 import mlflow
 import pytest
 
-from tests.conftest import REPO, last_json, run_cli
+from tests.conftest import REPO, TEST_BUDGET_CLI, last_json, run_cli
 
 pytestmark = pytest.mark.integration
 
-SHORT = ["--set", "recover.steps=60"]
+SHORT = TEST_BUDGET_CLI
 
 
 def test_a_registered_student_is_compressed_again_with_its_lineage(tmp_path):

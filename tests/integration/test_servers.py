@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, run_cli, wait_for_url
+from tests.conftest import REPO, TEST_BUDGET_CLI, free_port, run_cli, wait_for_url
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def test_ui_serves_the_project_store_and_a_run_logs_through_it(tmp_path):
     try:
         assert wait_for_url(f"http://127.0.0.1:{port}/health").strip() == "OK"
         result = run_cli(
-            ["run", "--json", "--set", "recover.steps=60", "--set", "teacher.epochs=10"],
+            ["run", "--json", *TEST_BUDGET_CLI],
             cwd=tmp_path,
             env={"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"},
         )
@@ -98,7 +98,7 @@ def test_served_deployment_has_the_cron_schedule_and_runs_through_the_api(tmp_pa
     api = f"http://127.0.0.1:{port}/api"
     server = _start(["server", "start", "--port", str(port)], tmp_path)
     served = None
-    fast = ["--set", "teacher.epochs=10", "--set", "recover.steps=60"]
+    fast = TEST_BUDGET_CLI
     try:
         wait_for_url(f"{api}/health")
         served = _start(["serve", *fast], tmp_path, {"PREFECT_API_URL": api})
@@ -162,7 +162,7 @@ def test_a_server_lost_mid_run_keeps_the_outputs_and_log_run_logs_them_later(tmp
     try:
         wait_for_url(f"{uri}/health")
         run = _start(
-            ["run", "--workspace", "runs/x", "--set", "teacher.epochs=10", "--set", "oe=false", "--set", "recover.steps=300"],
+            ["run", "--workspace", "runs/x", *TEST_BUDGET_CLI, "--set", "oe=false", "--set", "recover.steps=300"],
             tmp_path,
             {"MLFLOW_TRACKING_URI": uri},
         )

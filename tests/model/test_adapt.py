@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from fsmc.config import TeacherParams
 from fsmc.data.images import ImageSet, LabelledDataset
-from fsmc.models.registry import PRETRAINED
+from fsmc.models.pretrained import PRETRAINED
 from fsmc.models.zoo import build
 from fsmc.train.teacher import adapt_teacher, crop_and_flip
 

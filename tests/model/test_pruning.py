@@ -59,7 +59,7 @@ def test_model_takes_images_in_unit_range_and_normalises_inside():
 
 
 def test_vgg16_bn_has_the_cifar_cost_and_prunes_every_conv():
-    from fsmc.models.registry import IMAGENET_MEAN, IMAGENET_STD
+    from fsmc.models.pretrained import IMAGENET_MEAN, IMAGENET_STD
 
     vgg = build({"arch": "cifar-vgg16-bn", "kwargs": {"num_classes": 10}, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}).eval()
     example = torch.rand(2, 3, 32, 32)
@@ -71,7 +71,7 @@ def test_vgg16_bn_has_the_cifar_cost_and_prunes_every_conv():
 
 
 def test_pruned_vgg_with_batchnorm1d_head_round_trips(tmp_path):
-    from fsmc.models.registry import IMAGENET_MEAN, IMAGENET_STD
+    from fsmc.models.pretrained import IMAGENET_MEAN, IMAGENET_STD
 
     spec = {"arch": "cifar-vgg16-bn", "kwargs": {"num_classes": 10}, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
     pruned, _ = prune_channels(build(spec).eval(), torch.rand(2, 3, 32, 32), ratio=0.5)

@@ -14,7 +14,8 @@ from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
 from fsmc.errors import FsmcError
 from fsmc.models.checkpoint import load_checkpoint
-from fsmc.models.registry import PRETRAINED, load_pretrained, load_state_dict_checked
+from fsmc.models.pretrained import PRETRAINED
+from fsmc.models.registry import load_pretrained, load_state_dict_checked
 from fsmc.models.zoo import build
 from fsmc.runtime import predict_logits
 

@@ -20,7 +20,7 @@ from fsmc.models.zoo import build
 from fsmc.pipeline import run_pipeline
 from fsmc.stages import STAGES
 from fsmc.workspace import Workspace
-from tests.conftest import REPO
+from tests.conftest import REPO, TEST_BUDGET
 from tests.user_models import UserNet, train_on_digits, train_torchvision_on_digits
 
 DIGITS_RGB32 = ["image_size=32", "image_channels=3"]
@@ -110,13 +110,13 @@ def test_the_teachers_weights_and_source_are_recorded(resnet18_weights, tmp_path
 
 
 def test_a_student_fsmc_wrote_is_the_teacher_of_the_next_round(tmp_path):
-    first = _run_pipeline(tmp_path / "round1", ["recover.steps=60"])
+    first = _run_pipeline(tmp_path / "round1", TEST_BUDGET)
     student_file = Workspace(tmp_path / "round1").student_model
-    second = _run_pipeline(tmp_path / "round2", ["teacher=checkpoint", f"teacher_weights={student_file}", "recover.steps=60"])
+    second = _run_pipeline(tmp_path / "round2", ["teacher=checkpoint", f"teacher_weights={student_file}", *TEST_BUDGET])
     # the same model on the same test split: the first round's student is exactly the second round's teacher
     assert second["teacher"]["per_class"] == first["student"]["per_class"]
     assert second["student"]["macs"] < 0.6 * first["student"]["macs"]
-    quantized = _run_pipeline(tmp_path / "int8", ["scheme=int8-ptq", "method=none", "oe=false"])
+    quantized = _run_pipeline(tmp_path / "int8", ["scheme=int8-ptq", "method=none", "oe=false", *TEST_BUDGET])
     assert quantized["student"]["bytes"] > 0
     int8_file = Workspace(tmp_path / "int8").student_model
     data = load_params(REPO / "params.yaml", ["teacher=checkpoint", f"teacher_weights={int8_file}"]).data

@@ -28,8 +28,5 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
 
 METHOD = RecoveryMethod(
     name="bp",
-    summary="cross-entropy fine-tuning on the few-shot labels",
-    paper="baseline (e.g. Wang et al., MiR, CVPR 2022)",
-    teacher_signal="-",
     run=run,
 )

@@ -183,8 +183,5 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
 
 METHOD = RecoveryMethod(
     name="cd",
-    summary="cross distillation: layer-wise mu * correction + (1 - mu) * imitation, then KD fine-tuning",
-    paper="Bai et al., Few Shot Network Compression via Cross Distillation, AAAI 2020",
-    teacher_signal="layer inputs/outputs + logits",
     run=run,
 )

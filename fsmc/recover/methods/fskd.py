@@ -126,8 +126,5 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
 
 METHOD = RecoveryMethod(
     name="fskd",
-    summary="a 1x1 conv after each compressed layer, solved by least squares on unlabelled images, absorbed",
-    paper="Li et al., Few Sample Knowledge Distillation for Efficient Network Compression, CVPR 2020",
-    teacher_signal="layer outputs",
     run=run,
 )

@@ -25,8 +25,5 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
 
 METHOD = RecoveryMethod(
     name="kd",
-    summary="Hinton KD: teacher soft targets at temperature T plus the label term",
-    paper="Hinton et al., Distilling the Knowledge in a Neural Network, 2015",
-    teacher_signal="logits",
     run=run,
 )

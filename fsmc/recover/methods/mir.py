@@ -63,9 +63,6 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
 
 METHOD = RecoveryMethod(
     name="mir",
-    summary="mimic the teacher's feature map before global pooling (MSE, no labels) under its frozen head",
-    paper="Wang et al., Compressing Models with Few Samples: Mimicking then Replacing, CVPR 2022",
-    teacher_signal="pre-pool features",
     run=run,
     needs_features=True,
     learning_rate=0.1,

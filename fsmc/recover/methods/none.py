@@ -24,8 +24,5 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
 
 METHOD = RecoveryMethod(
     name="none",
-    summary="no recovery: the compressed model as is (the baseline; the only choice after int8-ptq)",
-    paper="-",
-    teacher_signal="-",
     run=run,
 )

@@ -1,7 +1,7 @@
 """Recipe probe: a bare feature-mimicking loop on the headline cell, for trying levers before they enter fsmc.
 
 Not the product's loop (that is fsmc.recover.loop): a short, hackable script on the same draw, pruning and
-teacher, used for the issue-11 experiments in benchmarks/README.md (augmentation with the teacher online,
+teacher, used for the issue-11 experiments in benchmarks/LOG.md (augmentation with the teacher online,
 BatchNorm recalibration, stage-wise mimicking, ...). Appends one JSON line per run to reports/recipe_probe.jsonl.
 
     python benchmarks/recipe_probe.py --steps 400 --id-per-batch 64 --cl [--aug flip|crop|mixup] --tag NAME

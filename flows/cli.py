@@ -29,7 +29,7 @@ from flows.servers import server_app, ui
 from fsmc.errors import FsmcError
 from fsmc.models.input_contract import InputContract, apply_input_contract
 from fsmc.workspace import new_run_folder
-from tasks.settings import check_tracking_reachable
+from tasks.settings import check_registry_store, check_tracking_reachable
 
 # Only typer, rich, PyYAML and fsmc's own light modules load with the command line: torch, Prefect, MLflow and
 # scikit-learn are imported inside the command that needs them, so `fsmc --help` and a refused `--set` answer in
@@ -74,12 +74,15 @@ def run(
     from the stage cache, so rerunning after a crash recomputes only what did not finish.
     """
     use_directories(data_dir, model_dir)
+    target = workspace or new_run_folder()
+    check_output_path(target, "--workspace")  # before the data and Prefect load: a refusal answers at once
     try:
         params = load_cli_params(params_file, set_)
         check_tracking_reachable()
         from fsmc.preflight import check_inputs
 
         if params.data.registry_teacher:  # the pure stages read the fetched checkpoint
+            check_registry_store(params.data.teacher)  # a missing store is named before MLflow loads
             from tasks.registry_teacher import fetch_registry_teacher
 
             lineage = fetch_registry_teacher(params.data.teacher)
@@ -92,8 +95,6 @@ def run(
 
     hide_user_errors_in_prefect_logs()
 
-    target = workspace or new_run_folder()
-    check_output_path(target, "--workspace")
     existed = target.exists()
     try:
         result = compress_flow(params=params.to_dict(), workspace=str(target), reuse=not fresh)
@@ -169,14 +170,8 @@ def export(
 
     from fsmc.atomic import atomic_write, read_json, write_json
     from fsmc.config import load_params
-    from fsmc.data.images import to_tensor
-    from fsmc.data.sources import load_dataset
-    from fsmc.evaluation import stratified_subset
-    from fsmc.export import export_onnx
-    from fsmc.models.checkpoint import load_checkpoint
     from fsmc.run_folder import inside, verify
     from fsmc.workspace import Workspace
-    from tasks.export_tracking import log_export, registered_run_folder
 
     use_directories(data_dir, model_dir)
     if format_ != "onnx":
@@ -185,13 +180,26 @@ def export(
         check_output_path(output, "--output", folder=False)
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            ws = Workspace(registered_run_folder(target, Path(scratch)) if target.startswith("models:/") else Path(target))
+            if target.startswith("models:/"):
+                from tasks.export_tracking import registered_run_folder
+
+                ws = Workspace(registered_run_folder(target, Path(scratch)))
+            else:
+                ws = Workspace(Path(target))
             if not ws.student_model.is_file() or not ws.run_params.is_file():
                 raise FsmcError(
                     f"{target} holds no finished run ({ws.student_model} and {ws.run_params} are needed); give a run folder or models:/NAME/VERSION."
                 )
             verify(ws, [ws.run_params, ws.student_model])
             inside(ws.onnx_model, ws.root, "The ONNX output")  # e.g. export/ a symlink to elsewhere
+            # torch, onnxruntime and the data load only for a run folder that passed the checks above.
+            from fsmc.data.images import to_tensor
+            from fsmc.data.sources import load_dataset
+            from fsmc.evaluation import stratified_subset
+            from fsmc.export import export_onnx
+            from fsmc.models.checkpoint import load_checkpoint
+            from tasks.export_tracking import log_export
+
             params = load_params(ws.run_params)
             student, _, _ = load_checkpoint(ws.student_model)
             test = stratified_subset(load_dataset(params.data).test, params.evaluate.max_test_images)

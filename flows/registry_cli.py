@@ -12,7 +12,7 @@ from rich.console import Console
 from flows.cli_common import fail, load_cli_params, use_directories
 from fsmc.config import REGISTERED_NAME_PATTERN
 from fsmc.errors import FsmcError
-from tasks.settings import check_tracking_reachable
+from tasks.settings import check_registry_store, check_tracking_reachable
 
 # torch, MLflow and scikit-learn are imported inside the commands, once the arguments are known good:
 # `fsmc --help` and a refused option then answer in about a second (tests/integration/test_cli_speed.py).
@@ -67,10 +67,11 @@ def pull_teacher(
 
     `fsmc run` does this itself before every run.
     """
-    from tasks.registry_teacher import fetch_registry_teacher
-
     try:
         check_tracking_reachable()
+        check_registry_store(uri)  # a missing store is named before MLflow loads
+        from tasks.registry_teacher import fetch_registry_teacher
+
         lineage = fetch_registry_teacher(uri)
     except FsmcError as error:
         fail(error)

@@ -8,12 +8,16 @@ runs in the same process.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from fsmc.config import Params
 from fsmc.data.checksums import verify
 from fsmc.data.npz_source import NPZ_DATASETS, read_classes
 from fsmc.errors import FsmcError
 from fsmc.models.pretrained import PRETRAINED, model_dir
+
+if TYPE_CHECKING:  # its module imports torch, which the file checks must not wait for
+    from fsmc.data.images import LabelledDataset
 
 
 def check_inputs(params: Params, ood_pool: bool = True) -> None:
@@ -36,8 +40,34 @@ def check_inputs(params: Params, ood_pool: bool = True) -> None:
                 f"OOD pool {pool.name!r} has images of shape {pool.images.images.shape[1:]} but {dataset.name} has "
                 f"{dataset.train.images.shape[1:]}; choose a pool of the same image size."
             )
+    check_counts(params, dataset)
     if params.data.user_teacher:  # weights, classes, channels and output shape, before any work
         load_user_teacher(params.data, dataset.classes, dataset.image_shape)
+
+
+def check_counts(params: Params, dataset: LabelledDataset) -> None:
+    """Raise :class:`FsmcError` when a parameter that counts classes, shots or test images does not fit ``dataset``.
+
+    Why here: each was accepted silently before (11 minority classes of 10) or failed only once the flow had
+    started. (gate.latency_batch may exceed the test split: the timed batch repeats test images.)
+    """
+    from fsmc.data.sampling import sample_few_shot
+
+    classes, test_images = dataset.num_classes, len(dataset.test)
+    minority = params.evaluate.minority_classes
+    if minority > classes:
+        raise FsmcError(
+            f"evaluate.minority_classes={minority} asks for more minority classes than {dataset.name} has ({classes}); "
+            f"give 1..{classes}."
+        )
+    s = params.sample_few_shot
+    # The draw itself (a permutation and a few choices: milliseconds) names a class too small for its shots.
+    sample_few_shot(dataset.train.labels, classes, s.k_max, s.imbalance_ratio, s.profile, s.seed)
+    if params.evaluate.max_test_images > test_images:
+        raise FsmcError(
+            f"evaluate.max_test_images={params.evaluate.max_test_images} exceeds the {test_images} test images of "
+            f"{dataset.name}; give 0 (the whole test split) or 1..{test_images}."
+        )
 
 
 def check_files(params: Params, ood_pool: bool = True) -> None:

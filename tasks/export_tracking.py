@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import mlflow
-from mlflow.exceptions import MlflowException
-
 from fsmc.config import REGISTRY_URI_PATTERN
 from fsmc.errors import FsmcError
 from tasks.settings import check_registry_store, check_tracking_reachable, tracking_uri
@@ -23,6 +20,10 @@ def registered_run_folder(target: str, scratch: Path) -> Path:
         raise FsmcError(f"{target!r} is not a registry URI; write models:/NAME/VERSION or models:/NAME@ALIAS, or give a run folder.")
     check_tracking_reachable()
     check_registry_store(target)
+    # Imported once the URI and the store are known good: a refusal answers before MLflow loads (seconds).
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
     client = mlflow.MlflowClient(tracking_uri())
     name, _, ref = target.removeprefix("models:/").partition("/")
     try:
@@ -49,6 +50,8 @@ def registered_run_folder(target: str, scratch: Path) -> Path:
 
 def log_export(run_id: str, onnx_model: Path, onnx_check: Path, check: dict) -> None:
     """Attach the ONNX file and its onnxruntime-vs-torch check to the student's MLflow run (artifacts ``export/``, metrics ``onnx.*``)."""
+    import mlflow
+
     client = mlflow.MlflowClient(tracking_uri())
     client.log_artifact(run_id, str(onnx_model), "export")
     client.log_artifact(run_id, str(onnx_check), "export")

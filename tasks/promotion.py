@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 
 import mlflow
+import numpy as np
 from mlflow.exceptions import MlflowException
 from prefect import task
 from prefect.transactions import Transaction, get_transaction
@@ -40,11 +41,13 @@ def _current_holder(client: mlflow.MlflowClient, name: str, alias: str) -> str |
 
 @task(name="measure_speedup")
 def speedup_task(params: Params, ws: Workspace) -> dict:
-    """CPU latency of teacher and student on ``gate.latency_batch`` test images."""
+    """CPU latency of teacher and student on a batch of ``gate.latency_batch`` test images."""
     teacher, _, _ = load_checkpoint(ws.teacher_model)
     student, _, _ = load_checkpoint(ws.student_model)
     test = stratified_subset(load_dataset(params.data).test, params.evaluate.max_test_images)
-    batch = to_tensor(test.images[: params.gate.latency_batch], test.pixel_max)
+    # A test split smaller than the batch is repeated: the gate times the batch size the user asked for.
+    indices = np.arange(params.gate.latency_batch) % len(test)
+    batch = to_tensor(test.images[indices], test.pixel_max)
     return measure_speedup(teacher, student, batch)
 
 

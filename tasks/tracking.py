@@ -19,7 +19,6 @@ from prefect import task
 
 import fsmc
 from fsmc.atomic import read_json, sha256_file
-from fsmc.compress.quantization import is_quantized
 from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
@@ -183,30 +182,21 @@ def log_model_version(
     signature = infer_signature(example.numpy(), model(example).detach().numpy().astype(np.float32))
     requirements = [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
     metadata = {"class_names": list(class_names), "input": "float32 images in [0, 1], N x C x H x W, normalisation inside"}
-    if is_quantized(model):
-        # int8 FX graphs neither pickle nor torch.export: TorchScript keeps the int8 kernels, and loading
-        # it runs no Python pickle (README: "What is registered").
-        info = mlflow.pytorch.log_model(
-            torch.jit.trace(model, example),
-            name=artifact_name,
-            signature=signature,
-            metadata=metadata,
-            # MLflow saves a ScriptModule with torch.jit.save whatever this says, but refuses "pt2" (its default).
-            serialization_format="pickle",
-            pip_requirements=requirements,
-        )
-    else:
-        # pt2 (torch.export): a graph, not a pickle, so loading it from a shared registry runs no code.
-        # Input in [0, 1] with the normalisation inside, any batch size (the example's batch is dynamic).
-        info = mlflow.pytorch.log_model(
-            model,
-            name=artifact_name,
-            signature=signature,
-            metadata=metadata,
-            input_example=example.numpy(),
-            serialization_format="pt2",
-            pip_requirements=requirements,
-        )
+    # TorchScript for every student, float and int8: what `mlflow.pytorch.load_model` returns then takes the calls a
+    # PyTorch user makes first (.eval(), .to(device), torch.no_grad()) and any batch size, and loading it runs no
+    # Python pickle. (A pt2 / torch.export graph raised NotImplementedError on .eval(); int8 FX graphs cannot be
+    # exported at all.) MLflow saves a ScriptModule with torch.jit.save whatever `serialization_format` says, but
+    # refuses "pt2", its default, for one.
+    scripted = torch.jit.trace(model.eval(), example)
+    info = mlflow.pytorch.log_model(
+        scripted,
+        name=artifact_name,
+        signature=signature,
+        metadata=metadata,
+        input_example=example.numpy(),
+        serialization_format="pickle",
+        pip_requirements=requirements,
+    )
     return info, register_version(info, registered_name, tags, description)
 
 

@@ -18,6 +18,21 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Run the files with slow tests first, then those with integration tests, then the rest (each file's order kept).
+
+    Why: under pytest-xdist (`make test`: two workers, a file per worker at a time) the long files then start at
+    once and the many quick ones fill the gaps, instead of one long file running alone at the end.
+    """
+    def weight(item) -> int:
+        return 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("integration") else 2
+
+    file_weight: dict[str, int] = {}
+    for item in items:
+        file_weight[item.path] = min(file_weight.get(item.path, 2), weight(item))
+    items.sort(key=lambda item: file_weight[item.path])  # stable: files and tests keep their order
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_env(tmp_path_factory):
     """Point every cache and store at a per-session temporary folder."""

@@ -13,7 +13,7 @@ intensities: a contrast-stretched photo patch has almost no black pixels (4 %
 against the digits' 49 %), and mixing such images into every training batch
 shifted BatchNorm's statistics enough that the OOD plug-in lost accuracy in
 short runs (smoke preset, 60 steps, 3 seeds: kd 96.60 -> 95.43, mir 98.40 ->
-96.36 with the old patches; 97.65 and 98.33 with these; benchmarks/README.md).
+96.36 with the old patches; 97.65 and 98.33 with these; benchmarks/LOG.md).
 """
 
 from __future__ import annotations

@@ -78,9 +78,10 @@ def sample_few_shot(
         pool = np.flatnonzero(labels == cls)
         need = per_rank[rank]
         if len(pool) < need:
+            fits_every_class = int(np.bincount(labels[labels >= 0], minlength=num_classes)[:num_classes].min())
             raise FsmcError(
-                f"Class {cls} has only {len(pool)} training images but the profile asks for {need}; "
-                f"lower k_max (now {k_max})."
+                f"Class {cls} has only {len(pool)} training images but the profile asks for {need} shots of it; "
+                f"lower sample_few_shot.k_max (now {k_max}): any value up to {fits_every_class} fits every class."
             )
         chosen.append(rng.choice(pool, size=need, replace=False))
         counts[cls], ranks[cls] = need, rank

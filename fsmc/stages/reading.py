@@ -60,7 +60,7 @@ def recovery_inputs(params: Params, ws: Workspace, with_features: bool) -> Recov
     dataset, few_frame, few = few_shot_set(params, ws)
     ood_frame, ood = ood_set(params, ws)
     images, ood_images = to_tensor(few.images, few.pixel_max), to_tensor(ood.images, ood.pixel_max)
-    # Targets in the precision the student trains in (bf16 where native): half the time, same accuracy (benchmarks/README.md).
+    # Targets in the precision the student trains in (bf16 where native): half the time, same accuracy (benchmarks/LOG.md).
     precision = training_precision(params.recover.precision, pick_device())
     few_out, few_hit = teacher_outputs(ws.teacher_model, teacher, images, images_key(list(few_frame["sha256"])), with_features, precision)
     ood_out, ood_hit = teacher_outputs(ws.teacher_model, teacher, ood_images, images_key(list(ood_frame["sha256"])), with_features, precision)

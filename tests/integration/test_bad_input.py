@@ -31,6 +31,10 @@ pytestmark = pytest.mark.integration
         ("recover.lr=-0.1", "recover.lr=-0.1 must be positive"),
         ("teacher=timm:res/net", "is not a timm architecture name; write timm:NAME"),
         ("teacher=timm:resnet18", "needs its trained weights: set data.teacher_weights=PATH"),
+        # Counts checked against the data (digits: 10 classes, ~125 training images each, 540 test images).
+        ("evaluate.minority_classes=11", "evaluate.minority_classes=11 asks for more minority classes than digits has (10); give 1..10"),
+        ("sample_few_shot.k_max=500", "lower sample_few_shot.k_max (now 500): any value up to"),
+        ("evaluate.max_test_images=100000", "evaluate.max_test_images=100000 exceeds the 540 test images of digits"),
     ],
 )
 def test_bad_input_exits_2_before_any_work(tmp_path, override, named):

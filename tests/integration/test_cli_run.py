@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -14,7 +20,7 @@ import torch
 
 from fsmc.data.embedded import load_digits_dataset
 from fsmc.data.images import to_tensor
-from tests.conftest import REPO, TEST_BUDGET_CLI, run_cli
+from tests.conftest import REPO, TEST_BUDGET_CLI, free_port, run_cli, wait_for_url
 
 pytestmark = pytest.mark.integration
 FAST = TEST_BUDGET_CLI
@@ -48,8 +54,11 @@ def test_registering_the_student_prints_no_mlflow_chatter(first_result, first_ru
 
 
 def _registered_model_accuracy(name: str, version: str) -> float:
-    """Test accuracy of a registered version, loaded from the registry and fed images in [0, 1]."""
+    """Test accuracy of a registered version, loaded from the registry as a PyTorch user would, fed images in [0, 1]."""
     model = mlflow.pytorch.load_model(f"models:/{name}/{version}")
+    model.eval()  # the first lines of nearly every user's inference code (a torch.export graph refused them)
+    model.to("cpu")
+    assert not model.training
     digits = load_digits_dataset(0.3, 0)
     with torch.no_grad():
         predictions = model(to_tensor(digits.test.images, digits.test.pixel_max)).argmax(1).numpy()
@@ -96,6 +105,38 @@ def test_registered_model_comes_back_from_the_registry_and_predicts(first_run, p
 
     # One load and one forward pass on images in [0, 1] is all a user needs.
     assert _registered_model_accuracy(name, version) == pytest.approx(first_run["student"]["top1"])
+
+
+def test_mlflow_models_serve_answers_rest_requests_with_the_students_logits(first_run, project):
+    """MLflow's own way to deploy, as its users run it: `mlflow models serve -m models:/NAME/N --env-manager local`."""
+    name, version = first_run["registered_model"]["name"], first_run["registered_model"]["version"]
+    store = f"sqlite:///{project / 'mlruns' / 'mlflow.db'}"
+    port = free_port()
+    venv_bin = str(Path(sys.executable).parent)  # the venv active, as the README says: uvicorn is on PATH
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen(
+        ["mlflow", "models", "serve", "-m", f"models:/{name}/{version}", "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_url(f"http://127.0.0.1:{port}/ping", timeout=180)
+        digits = load_digits_dataset(0.3, 0)
+        images = to_tensor(digits.test.images[:5], digits.test.pixel_max)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps({"inputs": images.numpy().tolist()}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            served = np.asarray(json.loads(response.read())["predictions"], dtype=np.float32)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.communicate(timeout=60)
+    mlflow.set_tracking_uri(store)
+    with torch.no_grad():
+        expected = mlflow.pytorch.load_model(f"models:/{name}/{version}").eval()(images).numpy()
+    assert served.shape == (5, 10)
+    np.testing.assert_allclose(served, expected, rtol=1e-4, atol=1e-4)
 
 
 async def _prefect_artifacts() -> list:

@@ -50,8 +50,9 @@ def project(tmp_path):
 
 
 def test_a_run_killed_during_recovery_resumes_from_its_finished_stages(project):
-    # A seed no other test uses, so recovery is not already in the stage cache; enough steps to be killed in.
-    params = [*FAST, "--set", "recover.steps=3000", "--set", "recover.seed=9107", "--set", "early_stopping=off"]
+    # A seed no other test uses, so recovery is not already in the stage cache; steps enough that recovery takes
+    # seconds, far more than one poll below (the resumed run recomputes all of them).
+    params = [*FAST, "--set", "recover.steps=400", "--set", "recover.seed=9107", "--set", "early_stopping=off"]
     folder = project / "runs" / "crashed"
     victim = _fsmc(["run", "--json", "--workspace", "runs/crashed", *params], project)
     deadline = time.monotonic() + 300
@@ -59,6 +60,7 @@ def test_a_run_killed_during_recovery_resumes_from_its_finished_stages(project):
         assert victim.poll() is None, victim.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "compression did not finish within 300 s"
         time.sleep(0.2)
+    os.killpg(victim.pid, signal.SIGSTOP)  # frozen where the poll found it, however fast the machine
     assert victim.poll() is None, "the run finished before it could be killed: give recovery more steps"
     os.killpg(victim.pid, signal.SIGKILL)
     victim.communicate()

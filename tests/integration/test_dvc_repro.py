@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO, run_cli
 
@@ -30,7 +31,7 @@ def _sh(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def repo_copy(tmp_path_factory):
     """The tracked files of this repo (minus DVC outputs) in a fresh git repo."""
-    root = tmp_path_factory.mktemp("repo")
+    root = tmp_path_factory.mktemp("dvc") / "repo"  # its parent also holds the default remote and a clone
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     for name in tracked:
         if name.startswith("data/") and name != "data/README.md" or name == "dvc.lock":
@@ -97,3 +98,27 @@ def test_dvc_repro_reruns_when_the_users_teacher_weights_change_at_the_same_path
         assert sources["teacher_weights"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     finally:
         (repo_copy / "params.yaml").write_text(original)
+
+
+def test_dvc_push_then_pull_into_a_fresh_clone_brings_back_every_output(repo_copy):
+    """Lineage off this disk: the default remote (a folder beside the project) takes what dvc.lock names, and a
+    fresh clone of the commit pulls every output back, byte for byte, with the checksums dvc.lock records."""
+    _sh(["dvc", "repro"], repo_copy)  # the committed params' outputs (an earlier test ran others); DVC's run cache
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    _sh([*git, "add", "-A"], repo_copy)
+    _sh([*git, "commit", "-qm", "outputs", "--allow-empty"], repo_copy)
+    pushed = _sh(["dvc", "push"], repo_copy)
+    store = repo_copy.parent / "fsmc-dvc-store"
+    assert store.is_dir() and any(store.rglob("*")), pushed.stdout
+
+    clone = repo_copy.parent / "clone"
+    _sh(["git", "clone", "-q", str(repo_copy), str(clone)], repo_copy.parent)
+    assert not (clone / "data/teacher/model.pt").exists()  # git holds the lock, not the models
+    _sh(["dvc", "pull"], clone)
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())
+    outs = [out for stage in lock["stages"].values() for out in stage.get("outs", [])]
+    assert {"data/teacher/model.pt", "data/recover/model.pt", "data/few_shot/manifest.csv"} <= {out["path"] for out in outs}
+    for out in outs:
+        pulled = (clone / out["path"]).read_bytes()
+        assert hashlib.md5(pulled).hexdigest() == out["md5"], out["path"]
+        assert pulled == (repo_copy / out["path"]).read_bytes(), out["path"]

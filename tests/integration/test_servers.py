@@ -90,17 +90,15 @@ def _filter(api: str, kind: str) -> list[dict]:
         return json.loads(response.read())
 
 
-def test_served_deployment_has_the_cron_schedule_and_runs_through_the_api(tmp_path):
+def test_served_deployment_has_the_cron_schedule_and_runs_through_the_api(tmp_path, prefect_api):
+    """On the session's Prefect server (`fsmc server start` itself is tested above): deployments are by name."""
     import mlflow
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    server = _start(["server", "start", "--port", str(port)], tmp_path)
+    api = prefect_api
     served = None
     fast = TEST_BUDGET_CLI
     try:
-        wait_for_url(f"{api}/health")
         served = _start(["serve", *fast], tmp_path, {"PREFECT_API_URL": api})
         deadline = time.monotonic() + 120
         while not {"nightly", "smoke"} <= {d["name"] for d in _filter(api, "deployments")}:
@@ -137,7 +135,6 @@ def test_served_deployment_has_the_cron_schedule_and_runs_through_the_api(tmp_pa
     finally:
         if served is not None:
             _stop(served)
-        _stop(server)
 
 
 def test_deploy_run_without_a_server_says_how_to_start_one(tmp_path):

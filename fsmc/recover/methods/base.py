@@ -31,7 +31,7 @@ class RecoveryMethod:
     run: Callable[[nn.Module, RecoveryContext, RecoverParams], tuple[nn.Module, RecoveryReport]]
     needs_features: bool = False  # whether it reads the teacher's pre-pooling feature maps
     # The SGD learning rate ``recover.lr: 0`` stands for. Why per method: a feature-map MSE has
-    # gradients an order of magnitude smaller than KL/CE on logits (benchmarks/README.md).
+    # gradients an order of magnitude smaller than KL/CE on logits (benchmarks/LOG.md).
     learning_rate: float = 0.02
 
     @property

@@ -80,7 +80,7 @@ def test_resnet56_inner_channel_pruning_keeps_block_outputs(shared_data):
     assert student(example).shape == (2, 10)
 
 
-def test_preflight_refuses_missing_public_weights_unless_downloads_are_allowed(tmp_path, monkeypatch):
+def test_preflight_refuses_missing_public_weights_unless_downloads_are_allowed(shared_data, tmp_path, monkeypatch):
     from fsmc.config import load_params
     from fsmc.preflight import check_inputs
 

@@ -187,16 +187,28 @@ def log_model_version(
     # Python pickle. (A pt2 / torch.export graph raised NotImplementedError on .eval(); int8 FX graphs cannot be
     # exported at all.) MLflow saves a ScriptModule with torch.jit.save whatever `serialization_format` says, but
     # refuses "pt2", its default, for one.
-    scripted = torch.jit.trace(model.eval(), example)
-    info = mlflow.pytorch.log_model(
-        scripted,
-        name=artifact_name,
-        signature=signature,
-        metadata=metadata,
-        input_example=example.numpy(),
-        serialization_format="pickle",
-        pip_requirements=requirements,
-    )
+    # The format is chosen knowingly, so its notices stay out of the run's output: torch's deprecation of TorchScript,
+    # and MLflow's "pickle" caution (MLflow files a ScriptModule under its pickle format, though TorchScript archives
+    # hold no Python pickle) on saving and on checking the input example.
+    mlflow_pytorch_log = logging.getLogger("mlflow.pytorch")
+    level = mlflow_pytorch_log.level
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.(trace|trace_method|load)` is deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r".*looks like a TorchScript archive", category=UserWarning)
+        mlflow_pytorch_log.setLevel(logging.ERROR)
+        try:
+            scripted = torch.jit.trace(model.eval(), example)
+            info = mlflow.pytorch.log_model(
+                scripted,
+                name=artifact_name,
+                signature=signature,
+                metadata=metadata,
+                input_example=example.numpy(),
+                serialization_format="pickle",
+                pip_requirements=requirements,
+            )
+        finally:
+            mlflow_pytorch_log.setLevel(level)
     return info, register_version(info, registered_name, tags, description)
 
 

@@ -15,7 +15,8 @@ from fsmc.errors import FsmcError
 from tasks.settings import check_registry_store, check_tracking_reachable
 
 # torch, MLflow and scikit-learn are imported inside the commands, once the arguments are known good:
-# `fsmc --help` and a refused option then answer in about a second (tests/integration/test_cli_speed.py).
+# `fsmc --help` and a refused option then answer in a fraction of a second (benchmarks/cli_startup.py measures it,
+# tests/code/test_layering.py keeps the heavy libraries out of the CLI's import).
 
 
 def register_teacher_command(

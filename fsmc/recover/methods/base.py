@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fsmc.compress.pruning import KeptChannels
-from fsmc.config import METHOD_CARDS, MethodCard, RecoverParams
+from fsmc.config import RecoverParams
 from fsmc.recover.loop import Objective, RecoveryData, RecoveryReport, logit_outputs
 from fsmc.recover.losses import distillation_loss
 
@@ -25,7 +25,8 @@ class RecoveryContext:
 
 @dataclass(frozen=True)
 class RecoveryMethod:
-    """A recovery method registered by name in :data:`fsmc.recover.methods.METHODS`."""
+    """A recovery method registered by name in :data:`fsmc.recover.methods.METHODS` (`fsmc methods` describes it
+    from ``fsmc.config.METHOD_CARDS``, which needs no torch)."""
 
     name: str
     run: Callable[[nn.Module, RecoveryContext, RecoverParams], tuple[nn.Module, RecoveryReport]]
@@ -33,11 +34,6 @@ class RecoveryMethod:
     # The SGD learning rate ``recover.lr: 0`` stands for. Why per method: a feature-map MSE has
     # gradients an order of magnitude smaller than KL/CE on logits (benchmarks/LOG.md).
     learning_rate: float = 0.02
-
-    @property
-    def card(self) -> MethodCard:
-        """Its summary, paper and teacher signal, as `fsmc methods` lists them (``fsmc.config.METHOD_CARDS``)."""
-        return METHOD_CARDS[self.name]
 
 
 def kd_objective(params: RecoverParams) -> Objective:

@@ -85,7 +85,7 @@ def run(
             check_registry_store(params.data.teacher)  # a missing store is named before MLflow loads
             from tasks.registry_teacher import fetch_registry_teacher
 
-            lineage = fetch_registry_teacher(params.data.teacher)
+            lineage = fetch_registry_teacher(params.data.teacher, trust_pickle=params.teacher.trust_pickle)
             # The teacher's registered input decides the image size and channels params leave unset.
             params = dataclasses.replace(params, data=apply_input_contract(params.data, InputContract.from_record(lineage)))
         check_inputs(params)

@@ -62,18 +62,25 @@ def register_teacher_command(
 
 
 def pull_teacher(
-    uri: Annotated[str, typer.Argument(help="A model fsmc registered: models:/NAME/VERSION or models:/NAME@ALIAS.")],
+    uri: Annotated[str, typer.Argument(help="A registered model: models:/NAME/VERSION or models:/NAME@ALIAS.")],
+    set_: Annotated[list[str], typer.Option("--set", help="KEY=VALUE, e.g. teacher.trust_pickle=true for a pickled model.")] = [],  # noqa: B006
+    params_file: Annotated[Path, typer.Option("--params", help="Parameter file (its teacher.trust_pickle applies).")] = Path("params.yaml"),
 ) -> None:
-    """Fetch a registered student's weights-only checkpoint as a teacher (for `dvc repro` with teacher=models:/...).
+    """Fetch a registered model as a teacher (for `dvc repro` with teacher=models:/...).
 
-    `fsmc run` does this itself before every run.
+    A model fsmc registered comes as its weights-only checkpoint; one registered as a pickled module only with
+    teacher.trust_pickle=true (from --set or the params file). `fsmc run` does this itself before every run.
     """
     try:
+        params = load_cli_params(params_file, set_)
         check_tracking_reachable()
         check_registry_store(uri)  # a missing store is named before MLflow loads
         from tasks.registry_teacher import fetch_registry_teacher
 
-        lineage = fetch_registry_teacher(uri)
+        lineage = fetch_registry_teacher(uri, trust_pickle=params.teacher.trust_pickle)
     except FsmcError as error:
         fail(error)
-    Console().print(f"fetched {uri}: {lineage['name']} version {lineage['version']} (run {lineage['run_id']}), sha256 {lineage['sha256'][:12]}")
+    Console().print(
+        f"fetched {uri}: {lineage['name']} version {lineage['version']} (run {lineage['run_id']}), "
+        f"{'a trusted pickled module' if lineage['format'] == 'pickle' else 'an fsmc checkpoint'}, sha256 {lineage['sha256'][:12]}"
+    )

@@ -42,7 +42,7 @@ def check_inputs(params: Params, ood_pool: bool = True) -> None:
             )
     check_counts(params, dataset)
     if params.data.user_teacher:  # weights, classes, channels and output shape, before any work
-        load_user_teacher(params.data, dataset.classes, dataset.image_shape)
+        load_user_teacher(params.data, dataset.classes, dataset.image_shape, params.teacher.trust_pickle)
 
 
 def check_counts(params: Params, dataset: LabelledDataset) -> None:

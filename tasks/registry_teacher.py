@@ -4,7 +4,8 @@ fsmc registers each student together with its run's folder, whose ``recover/mode
 fsmc's weights-only checkpoint; ``fsmc register-teacher`` logs a user's own teacher the same
 way (its checkpoint at ``teacher/model.pt``). That file, not the registered model, is what a
 run compresses: loading it runs no code. A model version without it (registered by another
-tool as a pickled module) is refused with what to pass instead. The version's signature and
+tool as a pickled module) is refused with what to pass instead, unless the user trusts the registry
+(``teacher.trust_pickle``). The version's signature and
 metadata (input shape, class names) are recorded beside the fetched file: they are the
 teacher's input contract (:mod:`fsmc.models.input_contract`).
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import mlflow.models
 from mlflow.exceptions import MlflowException
 from sklearn.metrics import accuracy_score, recall_score
 
@@ -29,6 +31,7 @@ from fsmc.data.sources import load_dataset
 from fsmc.errors import FsmcError
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.models.input_contract import signature_input_shape
+from fsmc.models.trusted_pickle import TRUST_KEY, load_trusted_module, trust_module_file, trusted_module_file
 from fsmc.models.user_teacher import registry_teacher_file
 from fsmc.runtime import predict_logits
 from fsmc.workspace import Workspace
@@ -38,6 +41,11 @@ from tasks.tracking import experiment_id, git_commit, log_model_version
 # Where log_run puts the student's fsmc checkpoint among the run's artifacts, and register_teacher a teacher's.
 CHECKPOINT_ARTIFACT = "pipeline/recover/model.pt"
 TEACHER_CHECKPOINT_ARTIFACT = "teacher/model.pt"
+HOW_TO_REGISTER = (
+    "save its state dict and register it with `fsmc register-teacher --name NAME --set teacher=torchvision:ARCH "
+    "--set teacher_weights=PATH` (or module:PKG.MODULE:FUNCTION for your own class), or pass those two settings "
+    "to `fsmc run` directly"
+)
 
 
 def _model_version(client: mlflow.MlflowClient, uri: str):
@@ -59,17 +67,43 @@ def _model_version(client: mlflow.MlflowClient, uri: str):
         ) from None
 
 
-def _download_checkpoint(uri: str, run_id: str, scratch: str) -> str:
+def _download_checkpoint(run_id: str, scratch: str) -> str | None:
+    """The local copy of the run's fsmc checkpoint; ``None`` when the version was not registered by fsmc."""
     for artifact in (CHECKPOINT_ARTIFACT, TEACHER_CHECKPOINT_ARTIFACT):
         try:
             return mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact, dst_path=scratch)
         except (MlflowException, OSError):
             continue
+    return None
+
+
+def _pickled_module_file(uri: str, name: str, version: str, scratch: str) -> Path:
+    """MLflow's pickled module of registered model ``name``/``version`` (``data/model.pth``), downloaded; refused otherwise."""
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=scratch))
+        flavors = mlflow.models.Model.load(str(local / "MLmodel")).flavors
+    except (MlflowException, OSError) as error:
+        raise FsmcError(f"{uri} could not be downloaded from the registry ({type(error).__name__}: {error}).") from None
+    data = local / flavors.get("pytorch", {}).get("model_data", "data")
+    if (data / "model.pth").is_file():
+        return data / "model.pth"
+    if (data / "model.pt2").is_file():
+        raise FsmcError(
+            f"{uri} was registered by another tool as a torch.export program (model.pt2): a flattened graph, which "
+            f"fsmc cannot prune or split into features and head. To compress it, {HOW_TO_REGISTER}."
+        )
     raise FsmcError(
-        f"{uri} (run {run_id}) has no fsmc checkpoint ({CHECKPOINT_ARTIFACT} or {TEACHER_CHECKPOINT_ARTIFACT}): it was "
-        "not registered by fsmc, and fsmc does not unpickle a registered pytorch model because loading one runs "
-        "arbitrary code. Save its state dict and register it with `fsmc register-teacher --name NAME --set "
-        "teacher=torchvision:ARCH --set teacher_weights=PATH`, or pass those two settings to `fsmc run` directly."
+        f"{uri} is not an fsmc checkpoint nor a pytorch model (its flavors: {', '.join(flavors) or 'none'}). "
+        f"To compress it, {HOW_TO_REGISTER}."
+    )
+
+
+def _refuse_pickle(uri: str, run_id: str) -> FsmcError:
+    return FsmcError(
+        f"{uri} (run {run_id}) was registered by another tool as a pickled module (no fsmc checkpoint "
+        f"{CHECKPOINT_ARTIFACT} or {TEACHER_CHECKPOINT_ARTIFACT}), and fsmc does not unpickle it by default because "
+        f"loading a pickle runs arbitrary code. If you trust this registry, pass --set {TRUST_KEY}=true. Otherwise, "
+        f"{HOW_TO_REGISTER}."
     )
 
 
@@ -90,8 +124,13 @@ def _input_contract(name: str, version: str) -> dict[str, Any]:
     return contract
 
 
-def fetch_registry_teacher(uri: str) -> dict[str, Any]:
-    """Download the fsmc checkpoint of registry teacher ``uri`` to its local file; return its lineage and input contract."""
+def fetch_registry_teacher(uri: str, trust_pickle: bool = False) -> dict[str, Any]:
+    """Download registry teacher ``uri`` to its local file; return its lineage and input contract.
+
+    A version fsmc registered is fetched as its weights-only checkpoint. One another tool registered as a
+    pickled module is refused, unless ``trust_pickle`` (``teacher.trust_pickle``): then MLflow's pickle goes to
+    fsmc's trusted store (:mod:`fsmc.models.trusted_pickle`) and is unpickled once to check it.
+    """
     check_registry_store(uri)
     use_tracking_store()
     client = mlflow.MlflowClient()
@@ -99,14 +138,26 @@ def fetch_registry_teacher(uri: str) -> dict[str, Any]:
     target = registry_teacher_file(uri)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        local = _download_checkpoint(uri, version.run_id, scratch)
-        load_checkpoint(Path(local))  # an fsmc checkpoint, loadable with weights_only=True, or a clear error
+        local = _download_checkpoint(version.run_id, scratch)
+        if local is not None:
+            load_checkpoint(Path(local))  # an fsmc checkpoint, loadable with weights_only=True, or a clear error
+            stored_format = "fsmc-checkpoint"
+        else:
+            pickled = _pickled_module_file(uri, version.name, str(version.version), scratch)
+            if not trust_pickle:
+                raise _refuse_pickle(uri, version.run_id)
+            # MLflow's own file (a whole module saved with cloudpickle) is stored as it is; unpickling it once,
+            # here, checks that it is a network whose classes import, before any run starts.
+            sha256 = trust_module_file(pickled)
+            load_trusted_module(sha256)
+            local, stored_format = str(trusted_module_file(sha256)), "pickle"
         atomic_write(target, lambda tmp: shutil.copyfile(local, tmp))
     lineage = {
         "uri": uri,
         "name": version.name,
         "version": str(version.version),
         "run_id": version.run_id,
+        "format": stored_format,
         "sha256": sha256_file(target),
         **_input_contract(version.name, str(version.version)),
     }

@@ -240,6 +240,9 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
         tags |= {"teacher_weights": teacher_weights["file"], "teacher_weights_sha256": teacher_weights["sha256"]}
     if params.data.registry_teacher and (lineage := registry_teacher_record(params.data.teacher)):
         tags |= {"teacher_registered_model": lineage["name"], "teacher_model_version": lineage["version"]}
+        tags["teacher_format"] = lineage.get("format", "fsmc-checkpoint")
+    if params.teacher.trust_pickle:  # the opt-in is part of the run's record, whether or not a pickle needed it
+        tags["fsmc.trust_pickle"] = "true"
     run_experiment = experiment_id(params.tracking.experiment)
     done = _already_logged(run_experiment, tags["fsmc.run_uid"], params.tracking.registered_model)
     if done is not None:

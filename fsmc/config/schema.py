@@ -123,6 +123,9 @@ class TeacherParams:
     adapt_epochs: int = 0  # pretrained teachers: epochs of fine-tuning on the full training split (0: use as is)
     adapt_lr: float = 0.02  # adaptation learning rate (SGD Nesterov, cosine to 0, crop + flip augmentation)
     seed: int = 0
+    # A registry teacher that another tool registered as a pickled module (MLflow's only format before 3.x) is
+    # unpickled only when this is true. Unpickling runs code from the registry: set it only for a registry you trust.
+    trust_pickle: bool = False
 
 
 @dataclass(frozen=True)

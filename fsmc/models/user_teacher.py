@@ -28,6 +28,7 @@ from fsmc.models.factory_net import factory_source_sha256
 from fsmc.models.input_contract import InputContract, check_against_contract
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.registry import load_state_dict_checked
+from fsmc.models.trusted_pickle import TRUST_KEY, trust_module_file
 from fsmc.models.zoo import build
 
 
@@ -64,13 +65,14 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in blob.items()}  # DataParallel's prefix
 
 
-def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: tuple[int, int, int]) -> UserTeacher:
+def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: tuple[int, int, int], trust_pickle: bool = False) -> UserTeacher:
     """Load ``data.teacher`` (``torchvision:NAME`` or ``checkpoint``) from ``data.teacher_weights`` for ``classes``.
 
     Args:
         data: the data section (teacher, weights file, normalisation).
         classes: the dataset's class names, in label order.
         image_shape: (H, W, C) of the dataset's images as the teacher will see them.
+        trust_pickle: ``teacher.trust_pickle``; a registry teacher fetched as a pickled module loads only when true.
     """
     if data.registry_teacher:
         path = registry_teacher_file(data.teacher)
@@ -82,6 +84,8 @@ def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: t
         record = registry_teacher_record(data.teacher)
         if record is not None:  # the class order and input size the teacher was registered with
             check_against_contract(InputContract.from_record(record), data.teacher, classes, image_shape)
+        if record is not None and record.get("format") == "pickle":
+            return _from_trusted_pickle(path, data, classes, image_shape, trust_pickle)
         return _from_checkpoint(path, data, classes, image_shape)
     path = Path(data.teacher_weights).expanduser()
     if not path.is_file():
@@ -94,12 +98,7 @@ def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: t
     if data.torchvision_arch is None and data.timm_arch is None and data.module_target is None:
         raise FsmcError(f"data.teacher={data.teacher!r} is not a user teacher (torchvision:NAME, timm:NAME, module:..., or checkpoint).")
     height, width, channels = image_shape
-    mean, std = data.teacher_normalization(channels)
-    if len(mean) != channels:
-        raise FsmcError(
-            f"data.normalization={data.normalization!r} gives {len(mean)} channel means but the images have "
-            f"{channels} channels; give one mean and one std per channel."
-        )
+    mean, std = _normalization(data, channels)
     spec = {"arch": "torchvision", "kwargs": {"name": data.torchvision_arch, "num_classes": len(classes)}, "mean": mean, "std": std}
     if data.timm_arch is not None:
         spec = {"arch": "timm", "kwargs": {"name": data.timm_arch, "num_classes": len(classes)}, "mean": mean, "std": std}
@@ -126,6 +125,29 @@ def load_user_teacher(data: DataParams, classes: tuple[str, ...], image_shape: t
         )
     load_state_dict_checked(net, state, f"data.teacher_weights={str(path)!r} ({data.teacher})")
     return _checked(model, spec, path, data, classes, image_shape)
+
+
+def _normalization(data: DataParams, channels: int) -> tuple[list[float], list[float]]:
+    mean, std = data.teacher_normalization(channels)
+    if len(mean) != channels:
+        raise FsmcError(
+            f"data.normalization={data.normalization!r} gives {len(mean)} channel means but the images have "
+            f"{channels} channels; give one mean and one std per channel."
+        )
+    return mean, std
+
+
+def _from_trusted_pickle(path: Path, data: DataParams, classes: tuple[str, ...], image_shape: tuple[int, int, int], trust_pickle: bool) -> UserTeacher:
+    """A registry teacher fetched as a pickled module: unpickled only with the user's opt-in, then checked as any other."""
+    if not trust_pickle:
+        raise FsmcError(
+            f"data.teacher={data.teacher!r} is a pickled module (registered by another tool), and {TRUST_KEY} is false: "
+            "fsmc does not unpickle it, because loading a pickle runs code from the file. If you trust this registry, "
+            f"set --set {TRUST_KEY}=true; otherwise register the model's state dict with `fsmc register-teacher`."
+        )
+    mean, std = _normalization(data, image_shape[2])
+    spec = {"arch": "pickled", "kwargs": {"sha256": trust_module_file(path), "num_classes": len(classes)}, "mean": mean, "std": std}
+    return _checked(build(spec), spec, path, data, classes, image_shape)
 
 
 def _from_checkpoint(path: Path, data: DataParams, classes: tuple[str, ...], image_shape: tuple[int, int, int]) -> UserTeacher:

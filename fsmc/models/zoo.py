@@ -13,6 +13,7 @@ from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.small_cnn import SmallCNN
 from fsmc.models.timm_net import TimmClassifier
 from fsmc.models.torchvision_net import TorchvisionClassifier
+from fsmc.models.trusted_pickle import PickledClassifier
 from fsmc.models.vgg import CifarVGG
 
 ARCHITECTURES = {
@@ -22,6 +23,7 @@ ARCHITECTURES = {
     "torchvision": TorchvisionClassifier,
     "module": FactoryClassifier,  # a user's own network, rebuilt by their factory function
     "timm": TimmClassifier,  # timm.create_model(name), without downloaded weights (timm is optional)
+    "pickled": PickledClassifier,  # a registry module the user trusts (teacher.trust_pickle), by its sha256
 }
 
 

@@ -21,6 +21,7 @@ import fsmc.models.normalized
 import fsmc.models.small_cnn
 import fsmc.models.timm_net
 import fsmc.models.torchvision_net
+import fsmc.models.trusted_pickle
 import fsmc.models.user_teacher
 import fsmc.models.zoo
 import fsmc.runtime
@@ -44,6 +45,7 @@ _RECIPE_CODE = [
     fsmc.models.small_cnn,
     fsmc.models.torchvision_net,
     fsmc.models.timm_net,
+    fsmc.models.trusted_pickle,
     fsmc.models.factory_net,
     fsmc.models.user_teacher,
     fsmc.models.cifar_resnet,
@@ -92,7 +94,7 @@ def run(params: Params, ws: Workspace) -> dict:
         meta = {"teacher": name, "recipe": recipe}
         if params.data.user_teacher:
             dataset = load_dataset(params.data)
-            user = load_user_teacher(params.data, dataset.classes, dataset.image_shape)
+            user = load_user_teacher(params.data, dataset.classes, dataset.image_shape, params.teacher.trust_pickle)
             model, spec = user.model, user.spec
             meta["source"] = user.source
             if params.teacher.adapt_epochs:

@@ -7,6 +7,7 @@ import json
 import shutil
 
 import mlflow
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -113,3 +114,57 @@ def test_a_registered_own_model_is_compressed_by_its_uri_with_its_input_contract
     assert wrong_size.returncode == 2
     assert "data.image_size=32 but the teacher models:/cars-classifier/1 was registered for 64x64" in wrong_size.stderr
     assert sorted((project / "runs").iterdir()) == runs_before, "refused runs write no run folder"
+
+
+def test_a_pickled_registry_model_is_compressed_only_when_the_registry_is_trusted(user_project, tmp_path):
+    """A model another tool registered with plain `mlflow.pytorch.log_model` (a pickle): refused by default,
+    compressed with `--set teacher.trust_pickle=true` through the same input contract, pruning and lineage."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "params.yaml", project / "params.yaml")
+    model = torchvision.models.mobilenet_v3_small(num_classes=10)
+    model.load_state_dict(torch.load(user_project / "mnv3-digits.pt", weights_only=True))
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    try:
+        other_tool = mlflow.create_experiment("another-tool", artifact_location=(project / "mlruns" / "another-tool").as_uri())
+        with mlflow.start_run(experiment_id=other_tool):
+            # The whole module pickled (MLflow 2.x's only format); the example gives the 3 x 64 x 64 signature.
+            mlflow.pytorch.log_model(
+                model.eval(),
+                name="model",
+                registered_model_name="pickled-cars",
+                serialization_format="pickle",
+                input_example=np.zeros((1, 3, 64, 64), np.float32),
+            )
+    finally:
+        mlflow.set_tracking_uri(None)
+    data = ["--set", f"dataset=folder:{user_project / 'digits'}", "--set", f"ood_pool=folder:{user_project / 'unlabelled'}"]
+    uri = "models:/pickled-cars/1"
+
+    refused = run_cli(["run", *data, "--set", f"teacher={uri}"], cwd=project)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "does not unpickle" in refused.stderr and "--set teacher.trust_pickle=true" in refused.stderr
+    assert not (project / "runs").exists(), "a refused run writes no run folder"
+    assert run_cli(["pull-teacher", uri], cwd=project).returncode == 2
+
+    trusted = run_cli(["run", "--json", *data, "--set", f"teacher={uri}", "--set", "teacher.trust_pickle=true", "--set", "recover.steps=60"], cwd=project)
+    assert trusted.returncode == 0, trusted.stderr[-3000:]
+    summary = last_json(trusted.stdout)
+    assert summary["teacher"]["top1"] > 0.7, "the unpickled module is the trained teacher (chance is 0.10)"
+    assert summary["student"]["macs"] < 0.6 * summary["teacher"]["macs"] and summary["student"]["top1"] > 0.6
+    run_params = yaml.safe_load((project / summary["workspace"] / "params.yaml").read_text())
+    assert run_params["data"]["image_size"] == 64, "the registered signature is the pickled teacher's input contract"
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    try:
+        client = mlflow.MlflowClient()
+        tags = client.get_run(summary["mlflow_run_id"]).data.tags
+        assert tags["fsmc.trust_pickle"] == "true" and tags["teacher_format"] == "pickle"
+        assert tags["teacher_registered_model"] == "pickled-cars" and tags["teacher_model_version"] == "1"
+        student = summary["registered_model"]
+        assert client.get_model_version(student["name"], student["version"]).tags["teacher_model_version"] == "1"
+    finally:
+        mlflow.set_tracking_uri(None)
+
+    pulled = run_cli(["pull-teacher", uri, "--set", "teacher.trust_pickle=true"], cwd=project)
+    assert pulled.returncode == 0, pulled.stderr[-3000:]
+    assert "a trusted pickled module" in pulled.stdout

@@ -70,10 +70,10 @@ torch.set_flush_denormal(True)  # Adam's second moments of tiny gradients underf
 
 # fsmc is imported only now: it needs the sys.path line above (a script run from benchmarks/), and --help stays quick.
 from fsmc.config import load_params  # noqa: E402
+from fsmc.data.complementary import class_prior, class_weights, complementary_distribution  # noqa: E402
 from fsmc.data.images import to_tensor  # noqa: E402
 from fsmc.models.checkpoint import load_checkpoint  # noqa: E402
 from fsmc.pipeline import run_pipeline  # noqa: E402
-from fsmc.recover.complementary import class_prior, class_weights, complementary_distribution  # noqa: E402
 from fsmc.stages.reading import few_shot_set, ood_set  # noqa: E402
 from fsmc.workspace import Workspace  # noqa: E402
 

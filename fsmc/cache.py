@@ -12,10 +12,10 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from fsmc.atomic import atomic_write
+from fsmc.code_closure import closure_digest
 
 
 def cache_dir() -> Path:
@@ -26,11 +26,10 @@ def cache_dir() -> Path:
     return Path(base) / "fsmc"
 
 
-def cache_key(inputs: Any, code: list[ModuleType]) -> str:
-    """sha256 over JSON ``inputs`` and the source files of ``code``."""
+def cache_key(inputs: Any, *code_of: str) -> str:
+    """sha256 over JSON ``inputs`` and the code the modules ``code_of`` run (their import closure in fsmc/)."""
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode())
-    for module in code:
-        digest.update(Path(module.__file__).read_bytes())  # type: ignore[arg-type]
+    digest.update(closure_digest(*code_of).encode())
     return digest.hexdigest()
 
 

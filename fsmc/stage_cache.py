@@ -4,8 +4,8 @@ A flow run writes into its own run folder, so a rerun after a crash (or the
 next cell of a benchmark sharing the same few-shot set and teacher) would
 recompute every stage. Each stage here declares what it reads (params
 sections, files of earlier stages) and writes; the cache key is the sha256 of
-the stage name, those params, the bytes of those files, the source of the
-whole ``fsmc`` package and the library versions. On a hit the stored files are
+the stage name, those params, the bytes of those files, the code the stage runs (its
+module's import closure, :func:`fsmc.stage_io.stage_code`) and the library versions. On a hit the stored files are
 copied into the run folder and the stored return value is given back.
 
 Why not Prefect's task cache: it stores a task's return value, while a stage's
@@ -26,33 +26,27 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
 from fsmc.atomic import atomic_write, sha256_file
 from fsmc.cache import cache_dir
+from fsmc.code_closure import closure_digest
 from fsmc.config import Params
 from fsmc.runtime import pick_device
-from fsmc.stage_io import STAGE_IO
+from fsmc.stage_io import STAGE_IO, stage_modules
 from fsmc.workspace import Workspace
 
 _RESULT = "result.json"
 
 
-@cache
-def code_fingerprint() -> str:
-    """sha256 over the stages' source (the ``fsmc`` package but its ``benchmark`` reporting) and library versions."""
+def code_fingerprint(stage: str) -> str:
+    """sha256 over the code ``stage`` runs (:func:`fsmc.stage_io.stage_code`) and the numeric libraries' versions."""
     import numpy
     import sklearn
     import torch
 
-    package = Path(__file__).resolve().parent
     digest = hashlib.sha256(f"torch={torch.__version__} numpy={numpy.__version__} sklearn={sklearn.__version__}".encode())
-    for source in sorted(package.rglob("*.py")):
-        if source.parent.name == "benchmark":  # tables and reports of finished cells, not how a stage computes
-            continue
-        digest.update(str(source.relative_to(package)).encode())
-        digest.update(source.read_bytes())
+    digest.update(closure_digest(*stage_modules(stage)).encode())
     return digest.hexdigest()
 
 
@@ -63,7 +57,7 @@ def stage_key(stage: str, params: Params, ws: Workspace) -> str:
         "stage": stage,
         "params": {section: dataclasses.asdict(getattr(params, section)) for section in io.sections},
         "inputs": {name: sha256_file(getattr(ws, name)) for name in io.inputs},
-        "code": code_fingerprint(),
+        "code": code_fingerprint(stage),
         # CUDA kernels round differently: a GPU result is not the CPU one.
         "device": pick_device().type,
     }

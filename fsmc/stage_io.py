@@ -1,4 +1,4 @@
-"""What each pipeline stage reads and writes: the one declaration the stage cache and ``dvc.yaml`` derive from.
+"""What each pipeline stage reads, writes and runs: the one declaration the stage cache and ``dvc.yaml`` derive from.
 
 File names are :class:`fsmc.workspace.Workspace` attribute names, so the paths live in one place
 (``Workspace``), the stage lists in another (here); ``dvc.yaml`` is rendered from both
@@ -8,6 +8,8 @@ File names are :class:`fsmc.workspace.Workspace` attribute names, so the paths l
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from fsmc.code_closure import closure_files
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,19 @@ STAGE_IO: dict[str, StageIO] = {
         ("metrics", "per_class_table", "per_class_chart"),
     ),
 }
+
+
+def stage_modules(stage: str) -> tuple[str, ...]:
+    """The modules whose code stage ``stage`` runs: its own and the DVC entry point's (``python -m fsmc.stages``)."""
+    if stage not in STAGE_IO:
+        raise KeyError(stage)
+    return (f"fsmc.stages.{stage}", "fsmc.stages.__main__")
+
+
+def stage_code(stage: str) -> list[str]:
+    """The library files stage ``stage`` depends on (``fsmc/...``): the import closure of :func:`stage_modules`.
+
+    The stage cache keys on these files' bytes and ``dvc.yaml`` lists them as the stage's deps, so the flow
+    and ``dvc repro`` re-run exactly the stages whose code changed (and those whose inputs then changed).
+    """
+    return closure_files(*stage_modules(stage))

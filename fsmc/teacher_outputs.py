@@ -11,21 +11,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import sys
 from pathlib import Path
 
 import torch
 
-import fsmc.data.images
-import fsmc.models.checkpoint
-import fsmc.models.normalized
 from fsmc.cache import cache_key, cached_file
 from fsmc.data.checksums import file_sha256
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.runtime import pick_device
-
-# How images become tensors and tensors become outputs: editing any of these invalidates the cache.
-_OUTPUT_CODE = [fsmc.data.images, fsmc.models.normalized, fsmc.models.checkpoint]
 
 
 def images_key(hashes: list[str]) -> str:
@@ -67,7 +60,7 @@ def teacher_outputs(
     """Logits (and, if asked, pre-pooling feature maps) of the teacher on ``images``, stored as float32.
 
     The key is the checkpoint's sha256, the ordered image hashes, the precision, and the
-    source of this module and of the modules that turn images into outputs.
+    code of this module and of every fsmc module it imports (:mod:`fsmc.code_closure`).
     ``precision="bf16"`` computes under bf16 autocast: training targets for a student that
     itself trains in bf16 (twice as fast where bf16 is native); measured metrics use fp32.
 
@@ -75,7 +68,8 @@ def teacher_outputs(
         (outputs, hit): the tensors and whether they came from the cache.
     """
     inputs = {"teacher": file_sha256(teacher_path), "images": key_of_images, "features": with_features, "precision": precision}
-    key = cache_key(inputs, [*_OUTPUT_CODE, sys.modules[__name__]])
+    # This module and all it imports (how tensors become outputs), and to_tensor's: the images arrive as tensors.
+    key = cache_key(inputs, __name__, "fsmc.data.images")
 
     def produce(tmp: Path) -> None:
         buffer = io.BytesIO()

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fsmc.recover.complementary import class_prior, class_weights, complementary_distribution, draw_ood_labels
+from fsmc.data.complementary import class_prior, class_weights, complementary_distribution, draw_ood_labels
 
 
 def taylor_loss(images: torch.Tensor, labels: torch.Tensor) -> Callable[[nn.Module], torch.Tensor]:

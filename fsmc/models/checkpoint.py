@@ -5,7 +5,7 @@ containers. Pruned models have narrower layers than their spec builds, so the
 loader first resizes every Conv2d / BatchNorm2d / Linear to the shapes in the
 state dict, then loads the weights strictly.
 
-int8 models (``fsmc.compress.quantization``) are FX graphs of quantized modules:
+int8 models (``fsmc.models.int8_graph``) are FX graphs of quantized modules:
 their checkpoint also records the float layer shapes and the input shape, so the
 loader rebuilds the float net, re-derives the same int8 graph and loads into it.
 Their scalar quantization parameters are stored as plain numbers, not as one tiny
@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from fsmc.atomic import write_bytes
-from fsmc.compress.quantization import QUANTIZATION_TAG, quantized_skeleton
 from fsmc.errors import FsmcError
+from fsmc.models.int8_graph import QUANTIZATION_TAG, quantized_skeleton
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.zoo import build
 

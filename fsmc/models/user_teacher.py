@@ -20,12 +20,12 @@ from typing import Any
 import torch
 
 from fsmc.atomic import read_json, sha256_file
-from fsmc.compress.quantization import QUANTIZATION_TAG
 from fsmc.config import CHECKPOINT_TEACHER, DataParams
 from fsmc.errors import FsmcError
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.models.factory_net import factory_source_sha256
 from fsmc.models.input_contract import InputContract, check_against_contract
+from fsmc.models.int8_graph import QUANTIZATION_TAG
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.models.registry import load_state_dict_checked
 from fsmc.models.trusted_pickle import TRUST_KEY, trust_module_file

@@ -15,7 +15,7 @@ every batch of ``batch_size`` images is drawn from ID ∪ OOD (uniformly, or wit
       + l * [ CE(s(x), y) + lambda_ood * CE_w(s(x~), y~) ]    (label terms)
 
 with ``y~`` re-drawn from the complementary distribution Gamma every batch and
-``w`` the class-dependent weights (``fsmc.recover.complementary``). Why the joint
+``w`` the class-dependent weights (``fsmc.data.complementary``). Why the joint
 logit term: the teacher's answers on thousands of OOD images are the only signal
 here that is not skewed by the few-shot prior, so every method gets it; a
 feature-mimicking method (mir) gets it at a small weight beside its own term.
@@ -56,34 +56,10 @@ from tqdm import tqdm
 
 from fsmc.compress.quantization import observers_frozen
 from fsmc.config import RecoverParams
-from fsmc.recover.complementary import class_prior, class_weights, complementary_distribution, draw_ood_labels
+from fsmc.data.complementary import class_prior, class_weights, complementary_distribution, draw_ood_labels
+from fsmc.recover.data import RecoveryData
 from fsmc.recover.losses import distillation_loss, weighted_cross_entropy
 from fsmc.runtime import pick_device, predict_logits, seed_everything, training_precision
-
-
-@dataclass(frozen=True)
-class RecoveryData:
-    """The few-shot set (images in [0, 1], labels), the unlabelled OOD images, and the teacher's outputs on both.
-
-    ``teacher_features`` / ``teacher_ood_features`` (pre-pooling maps) are filled only
-    for methods that mimic features; empty tensors otherwise.
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    ood_images: torch.Tensor
-    num_classes: int
-    teacher_logits: torch.Tensor
-    teacher_ood_logits: torch.Tensor
-    teacher_features: torch.Tensor = field(default_factory=lambda: torch.empty(0))
-    teacher_ood_features: torch.Tensor = field(default_factory=lambda: torch.empty(0))
-
-    def without_ood(self) -> RecoveryData:
-        """The same data with no OOD images (the plug-in off)."""
-        return RecoveryData(
-            self.images, self.labels, self.ood_images[:0], self.num_classes, self.teacher_logits,
-            self.teacher_ood_logits[:0], self.teacher_features, self.teacher_ood_features[:0],
-        )
 
 
 @dataclass(frozen=True)

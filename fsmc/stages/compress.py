@@ -8,11 +8,11 @@ import torch
 
 from fsmc.atomic import write_json
 from fsmc.compress.pruning import channel_counts, model_cost
-from fsmc.compress.quantization import is_quantized
 from fsmc.compress.schemes import SchemeInputs, compress
 from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
+from fsmc.models.int8_graph import is_quantized
 from fsmc.stages.reading import few_shot_set, ood_set
 from fsmc.workspace import Workspace
 

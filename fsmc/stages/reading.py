@@ -15,7 +15,7 @@ from fsmc.data.manifest import FEW_SHOT_COLUMNS, OOD_COLUMNS, read_manifest
 from fsmc.data.sources import load_dataset, load_ood_pool
 from fsmc.errors import FsmcError
 from fsmc.models.checkpoint import load_checkpoint
-from fsmc.recover.loop import RecoveryData
+from fsmc.recover.data import RecoveryData
 from fsmc.runtime import pick_device, training_precision
 from fsmc.teacher_outputs import images_key, teacher_outputs
 from fsmc.workspace import Workspace

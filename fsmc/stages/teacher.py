@@ -12,20 +12,6 @@ from __future__ import annotations
 import dataclasses
 import shutil
 
-import fsmc.data.embedded
-import fsmc.data.images
-import fsmc.models.checkpoint
-import fsmc.models.cifar_resnet
-import fsmc.models.factory_net
-import fsmc.models.normalized
-import fsmc.models.small_cnn
-import fsmc.models.timm_net
-import fsmc.models.torchvision_net
-import fsmc.models.trusted_pickle
-import fsmc.models.user_teacher
-import fsmc.models.zoo
-import fsmc.runtime
-import fsmc.train.teacher
 from fsmc.atomic import atomic_write, sha256_file
 from fsmc.cache import cache_key, cached_file
 from fsmc.config import Params
@@ -38,24 +24,6 @@ from fsmc.models.user_teacher import load_user_teacher, teacher_weights_file
 from fsmc.teacher_outputs import images_key
 from fsmc.train.teacher import adapt_teacher, train_teacher
 from fsmc.workspace import Workspace
-
-# Modules whose code determines the weights: editing one invalidates the cache.
-_RECIPE_CODE = [
-    fsmc.train.teacher,
-    fsmc.models.small_cnn,
-    fsmc.models.torchvision_net,
-    fsmc.models.timm_net,
-    fsmc.models.trusted_pickle,
-    fsmc.models.factory_net,
-    fsmc.models.user_teacher,
-    fsmc.models.cifar_resnet,
-    fsmc.models.zoo,
-    fsmc.models.normalized,
-    fsmc.models.checkpoint,
-    fsmc.data.embedded,
-    fsmc.data.images,
-    fsmc.runtime,
-]
 
 
 def _recipe(params: Params) -> dict:
@@ -111,7 +79,7 @@ def run(params: Params, ws: Workspace) -> dict:
     if (name in PRETRAINED or params.data.user_teacher) and not params.teacher.adapt_epochs:
         atomic_write(ws.teacher_model, produce)
         return {"teacher": name, "recipe": recipe, "cache_key": None, "cache_hit": False}
-    key = cache_key(recipe, _RECIPE_CODE)
+    key = cache_key(recipe, __name__)  # this stage's code and everything it imports decide the weights
     cached, hit = cached_file("teachers", key, produce)
     atomic_write(ws.teacher_model, lambda tmp: shutil.copyfile(cached, tmp))
     return {"teacher": name, "recipe": recipe, "cache_key": key, "cache_hit": hit}

@@ -53,22 +53,26 @@ def test_no_module_imports_a_private_name_of_another():
     assert not offenders, f"private names imported across modules (make them public or move them): {offenders}"
 
 
-def test_the_package_modules_import_no_cycle():
+def _module_graph() -> dict[str, set[str]]:
+    """``{module: modules of the project it imports}`` (``from a import b`` names ``a.b`` when b is a module)."""
     modules = {name: tree for name, tree in _modules().items() if name.split(".")[0] in PACKAGES}
-    graph = {
+    return {
         name: {module for module, _ in _imports(tree) if module in modules and module != name}
         | {f"{module}.{taken}" for module, names in _imports(tree) for taken in names if f"{module}.{taken}" in modules}
         for name, tree in modules.items()
     }
-    # Depth-first search with colours: meeting a module still on the stack is a cycle.
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Depth-first search with colours: meeting a node still on the stack is a cycle."""
     state: dict[str, str] = {}
     cycles = []
 
     def visit(node: str, stack: list[str]) -> None:
         state[node] = "open"
-        for nxt in sorted(graph[node]):
+        for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, [*stack, nxt])
         state[node] = "done"
@@ -76,7 +80,31 @@ def test_the_package_modules_import_no_cycle():
     for start in sorted(graph):
         if start not in state:
             visit(start, [start])
+    return cycles
+
+
+def _package_of(module: str) -> str:
+    """The package a module belongs to for layering: ``fsmc.<subpackage>``, a top-level ``fsmc`` module itself, or tasks / flows."""
+    parts = module.split(".")
+    if parts[0] != "fsmc" or len(parts) == 1:
+        return parts[0]
+    return ".".join(parts[:2])
+
+
+def test_the_package_modules_import_no_cycle():
+    cycles = _cycles(_module_graph())
     assert not cycles, f"import cycles: {cycles}"
+
+
+def test_the_packages_import_no_cycle():
+    """fsmc.models, fsmc.compress, fsmc.recover, ... form layers: a package never imports one that imports it back."""
+    packages: dict[str, set[str]] = {}
+    for module, imported in _module_graph().items():
+        edges = packages.setdefault(_package_of(module), set())
+        edges.update(_package_of(other) for other in imported if _package_of(other) != _package_of(module))
+    assert "fsmc.compress" in packages["fsmc.recover"], "the graph is read (recovery imports the compression it recovers)"
+    cycles = _cycles(packages)
+    assert not cycles, f"package import cycles (move the shared code to the lower package): {cycles}"
 
 
 def test_the_command_line_loads_no_heavy_library_before_a_command_needs_it():

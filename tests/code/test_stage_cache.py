@@ -8,7 +8,7 @@ import yaml
 from fsmc.config import load_params
 from fsmc.dvc_yaml import render
 from fsmc.stage_cache import run_stage
-from fsmc.stage_io import STAGE_IO
+from fsmc.stage_io import STAGE_IO, stage_code
 from fsmc.stages import STAGES
 from fsmc.workspace import Workspace
 from tests.conftest import REPO
@@ -73,8 +73,23 @@ def test_a_failed_stage_stores_nothing(tmp_path, small_params):
 def test_dvc_yaml_is_rendered_from_the_stage_declarations():
     """dvc.yaml is what `python -m fsmc.dvc_yaml` writes: the flow's cache keys and `dvc repro` read the same files."""
     assert (REPO / "dvc.yaml").read_text() == render(), "dvc.yaml is stale: run `make dvc-yaml`"
-    assert set(STAGE_IO) == set(STAGES)
+    assert all(callable(STAGES[name]) for name in STAGE_IO), "every declared stage has a module with run()"
     stages = yaml.safe_load(render())["stages"]
-    assert stages["evaluate"]["deps"] == ["fsmc", "data/teacher/model.pt", "data/recover/model.pt", "data/compress/summary.json", "data/few_shot/summary.json"]
+    inputs = ["data/teacher/model.pt", "data/recover/model.pt", "data/compress/summary.json", "data/few_shot/summary.json"]
+    assert stages["evaluate"]["deps"] == [*stage_code("evaluate"), *inputs]
     assert stages["evaluate"]["metrics"] == [{"data/evaluate/metrics.json": {"cache": False}}]
     assert stages["record_inputs"]["always_changed"] is True
+
+
+def test_each_stage_depends_on_the_code_it_imports_and_on_no_other_stage():
+    """A stage's code is its module's import closure in fsmc/: complete (the files that resize the teacher's
+    training images once went missing from a hand-kept list, and a stale teacher was reused) and narrow
+    (editing the recovery loop does not re-run sampling)."""
+    teacher = stage_code("teacher")
+    assert {"fsmc/data/sources.py", "fsmc/data/fitting.py", "fsmc/train/teacher.py", "fsmc/stages/teacher.py"} <= set(teacher)
+    assert "fsmc/recover/loop.py" in stage_code("recover")
+    runs_the_loop = [name for name in STAGE_IO if "fsmc/recover/loop.py" in stage_code(name)]
+    assert runs_the_loop == ["recover"]
+    for name in STAGE_IO:
+        others = {f"fsmc/stages/{other}.py" for other in STAGE_IO if other != name}
+        assert not others & set(stage_code(name)), f"stage {name} imports another stage's module"

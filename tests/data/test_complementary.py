@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from scipy.stats import chisquare
 
-from fsmc.recover.complementary import class_prior, class_weights, complementary_distribution, draw_ood_labels
+from fsmc.data.complementary import class_prior, class_weights, complementary_distribution, draw_ood_labels
 
 COUNTS = [50, 38, 29, 23, 17, 13, 10, 8, 6, 5]  # K_max 50, rho 10 (notes/papers.md §1.3)
 

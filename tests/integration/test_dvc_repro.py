@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fsmc.stages import CACHED_PIPELINE
 from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.integration
@@ -122,3 +123,25 @@ def test_dvc_push_then_pull_into_a_fresh_clone_brings_back_every_output(repo_cop
         pulled = (clone / out["path"]).read_bytes()
         assert hashlib.md5(pulled).hexdigest() == out["md5"], out["path"]
         assert pulled == (repo_copy / out["path"]).read_bytes(), out["path"]
+
+
+def test_an_edited_library_file_reruns_exactly_the_stages_that_run_it_in_dvc_and_in_the_flow(repo_copy):
+    """Each stage's code is declared once (fsmc.stage_io.stage_code: its import closure): `dvc repro`'s deps and
+    the flow's stage cache derive from it, so an edit to the recovery loop re-runs recover, and nothing else
+    (its student comes out byte-identical, so evaluate is not re-run either), in both."""
+    edited = repo_copy / "fsmc/recover/loop.py"
+    copy_code = {"PYTHONPATH": str(repo_copy)}  # the flow runs the copy's code, as `dvc repro` in the copy does
+    _sh(["dvc", "repro"], repo_copy)
+    before = run_cli(["run", "--json", "--workspace", "runs/before-edit"], cwd=repo_copy, env=copy_code)
+    assert before.returncode == 0, before.stderr[-3000:]
+    original = edited.read_text()
+    try:
+        edited.write_text(original + "\n# An edit that changes no behaviour: the code, and so the stage's key, changed.\n")
+        repro = _sh(["dvc", "repro"], repo_copy)
+        assert re.findall(r"Running stage '(\w+)'", repro.stdout) == ["record_inputs", "recover"]
+        after = run_cli(["run", "--json", "--workspace", "runs/after-edit"], cwd=repo_copy, env=copy_code)
+        assert after.returncode == 0, after.stderr[-3000:]
+        reused = json.loads(after.stdout.strip().splitlines()[-1])["stages_reused"]
+        assert reused == [stage for stage in CACHED_PIPELINE if stage != "recover"]
+    finally:
+        edited.write_text(original)

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from fsmc.compress.quantization import runs_int8_kernels
 from fsmc.data.images import to_tensor
 from fsmc.models.checkpoint import load_checkpoint
+from fsmc.models.int8_graph import runs_int8_kernels
 from fsmc.runtime import predict_logits
 from fsmc.stages import STAGES, evaluate
 from fsmc.workspace import Workspace

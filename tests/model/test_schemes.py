@@ -89,7 +89,7 @@ def test_global_unstructured_pruning_reaches_the_overall_ratio():
 
 
 def test_int8_qat_trains_then_runs_int8_kernels(pruned_free_workspace, small_params):
-    from fsmc.compress.quantization import is_quantized, runs_int8_kernels
+    from fsmc.models.int8_graph import is_quantized, runs_int8_kernels
 
     params = _with(_with(small_params, "compress", scheme="int8-qat"), "recover", method="kd", oe=False, steps=60)
     ws = pruned_free_workspace

@@ -10,7 +10,8 @@ from torch import nn
 
 from fsmc.compress.pruning import KeptChannels
 from fsmc.config import RecoverParams
-from fsmc.recover.loop import Objective, RecoveryData, RecoveryReport, logit_outputs
+from fsmc.recover.data import RecoveryData
+from fsmc.recover.loop import Objective, RecoveryReport, logit_outputs
 from fsmc.recover.losses import distillation_loss
 
 

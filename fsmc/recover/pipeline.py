@@ -19,8 +19,8 @@ from fsmc.compress.quantization import convert_qat, prepare_qat
 from fsmc.compress.unstructured import keep_sparsity, make_permanent, sparsity
 from fsmc.config import RecoverParams
 from fsmc.models.checkpoint import quantized_meta
-from fsmc.recover.loop import RecoveryReport
 from fsmc.recover.methods import METHODS, RecoveryContext
+from fsmc.recover.report import RecoveryReport
 
 
 def with_method_defaults(params: RecoverParams) -> RecoverParams:

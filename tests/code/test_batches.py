@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fsmc.recover.loop import mixed_batches
+from fsmc.recover.batch_plan import mixed_batches
 
 
 def test_a_fixed_share_of_shots_in_every_batch_and_every_image_in_turn():

@@ -11,8 +11,9 @@ from torch import nn
 from fsmc.compress.pruning import KeptChannels
 from fsmc.config import RecoverParams
 from fsmc.recover.data import RecoveryData
-from fsmc.recover.loop import Objective, RecoveryReport, logit_outputs
+from fsmc.recover.loop import Objective, logit_outputs
 from fsmc.recover.losses import distillation_loss
+from fsmc.recover.report import RecoveryReport
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from fsmc.config import RecoverParams
-from fsmc.recover.loop import Objective, RecoveryReport, logit_outputs, train
+from fsmc.recover.loop import Objective, logit_outputs, train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
+from fsmc.recover.report import RecoveryReport
 
 
 def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:

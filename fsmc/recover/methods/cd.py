@@ -40,8 +40,9 @@ from torch.nn.utils import parametrize
 from fsmc.compress.unstructured import trainable_weight
 from fsmc.config import RecoverParams
 from fsmc.recover.layers import apply_weight, capture, compressed_layers, kept_inputs, kept_outputs
-from fsmc.recover.loop import RecoveryReport, layerwise_images, layerwise_weights, start_report, train
+from fsmc.recover.loop import layerwise_images, layerwise_weights, start_report, train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, kd_objective
+from fsmc.recover.report import RecoveryReport
 
 # Pull towards the pruned weights, relative to the Gram matrix's mean diagonal: only where the images leave a direction free.
 _RIDGE = 1e-3

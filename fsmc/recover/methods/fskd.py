@@ -33,8 +33,9 @@ from torch import nn
 
 from fsmc.config import RecoverParams
 from fsmc.recover.layers import capture, channels_last, compressed_layers, kept_outputs
-from fsmc.recover.loop import RecoveryReport, layerwise_images, layerwise_weights, start_report
+from fsmc.recover.loop import layerwise_images, layerwise_weights, start_report
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
+from fsmc.recover.report import RecoveryReport
 
 RIDGE = 1e-6
 

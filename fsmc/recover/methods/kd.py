@@ -14,8 +14,9 @@ from __future__ import annotations
 from torch import nn
 
 from fsmc.config import RecoverParams
-from fsmc.recover.loop import RecoveryReport, train
+from fsmc.recover.loop import train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, kd_objective
+from fsmc.recover.report import RecoveryReport
 
 
 def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:

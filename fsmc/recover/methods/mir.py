@@ -24,8 +24,9 @@ from torch import nn
 
 from fsmc.config import RecoverParams
 from fsmc.errors import FsmcError
-from fsmc.recover.loop import Objective, RecoveryReport, train
+from fsmc.recover.loop import Objective, train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, feature_mse
+from fsmc.recover.report import RecoveryReport
 
 
 def features_and_logits(student: nn.Module, images):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from torch import nn
 
 from fsmc.config import RecoverParams
-from fsmc.recover.loop import RecoveryReport, start_report
+from fsmc.recover.loop import start_report
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
+from fsmc.recover.report import RecoveryReport
 
 
 def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> tuple[nn.Module, RecoveryReport]:

@@ -4,10 +4,9 @@ Setting: teacher resnet56-jpeg, K_max 50, rho 10 (exp), OOD budget 3x, 50 % L1 i
 pruning, ``--steps`` recovery steps, evaluated on a stratified 2,000-image test subset.
 
 Prints, per method (with and without the OE plug-in): wall time, top-1, minority and
-worst-class accuracy, and whether the teacher passes came from the cache. Then:
+worst-class accuracy, and whether the teacher passes came from the cache. Then (the recovery
+loop's speed against a bare torch loop is ``benchmarks/headline_cell.py --loop-steps``):
 
-* training-loop throughput: fsmc's ``train`` (kd objective, batch 32 ID + 64 OOD) against a
-  bare torch loop doing the same steps on the same student and tensors (target ratio >= 0.9);
 * CPU latency of the pruned student vs the teacher, divided by their MACs ratio;
 * int8 (FX PTQ, x86) vs fp32 latency of the teacher at batch 1 and 64.
 
@@ -24,7 +23,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
@@ -33,10 +31,6 @@ from fsmc.compress.quantization import quantize_ptq
 from fsmc.config import load_params
 from fsmc.gate import cpu_latency
 from fsmc.models.checkpoint import load_checkpoint
-from fsmc.recover.loop import train
-from fsmc.recover.losses import distillation_loss
-from fsmc.recover.methods.base import kd_objective
-from fsmc.recover.pipeline import with_method_defaults
 from fsmc.stages import STAGES
 from fsmc.stages.reading import recovery_inputs
 from fsmc.workspace import Workspace
@@ -45,35 +39,10 @@ REPO = Path(__file__).resolve().parents[1]
 SETTING = ["dataset=cifar10", "teacher=resnet56-jpeg", "k_max=50", "imbalance_ratio=10", "budget=3x", "max_test_images=2000"]
 
 
-def _bare_kd_loop(student, images, labels, logits, ood, ood_logits, steps, params) -> None:
-    """The same steps as fsmc's kd+oe loop written plainly: SGD, cosine, joint KD + CE + Gamma-labelled weighted CE."""
-    prior = torch.bincount(labels, minlength=10).double() / len(labels)
-    rates = prior.max() + prior.min() - prior
-    distribution, weights = (rates / rates.sum()).float(), (10 * rates / rates.sum()).float()
-    generator = torch.Generator().manual_seed(0)
-    optimizer = torch.optim.SGD(student.parameters(), lr=params.lr, momentum=0.9, weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    for step in range(steps):
-        student.train()
-        i = torch.arange(step * 32, step * 32 + 32) % len(images)
-        j = torch.arange(step * 64, step * 64 + 64) % len(ood)
-        x = torch.cat([images[i], ood[j]])
-        out = student(x)
-        loss = params.alpha * distillation_loss(out, torch.cat([logits[i], ood_logits[j]]), params.temperature)
-        ood_labels = torch.multinomial(distribution, 64, replacement=True, generator=generator)
-        label_term = F.cross_entropy(out[:32], labels[i]) + params.lambda_ood * F.cross_entropy(out[32:], ood_labels, weight=weights)
-        loss = loss + (1 - params.alpha) * label_term
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--methods", default="none,bp,kd,fskd,cd,mir")
-    parser.add_argument("--throughput-steps", type=int, default=40)
     args = parser.parse_args()
     console = Console()
     params = load_params(REPO / "params.yaml", [*SETTING, f"recover.steps={args.steps}"])
@@ -111,27 +80,10 @@ def main() -> None:
         )
     console.print(results)
 
-    # Training-loop throughput against a bare loop, same student and tensors.
     inputs = recovery_inputs(params, shared, with_features=False)
     teacher, data = inputs.teacher, inputs.data
     student, _, _ = load_checkpoint(shared.pruned_model)
-    images, ood_images, logits, ood_logits = data.images, data.ood_images, data.teacher_logits, data.teacher_ood_logits
-    steps = args.throughput_steps
-    loop_params = with_method_defaults(dataclasses.replace(params.recover, method="kd", steps=steps, early_stopping="off", oe=True))
-    timings = {}
-    for _ in range(2):  # alternate, keep the best of two each
-        start = time.perf_counter()
-        train(student, data, loop_params, kd_objective(loop_params))
-        timings["fsmc"] = min(timings.get("fsmc", 1e9), time.perf_counter() - start)
-        bare_student = __import__("copy").deepcopy(student)
-        start = time.perf_counter()
-        _bare_kd_loop(bare_student, images, data.labels, logits, ood_images, ood_logits, steps, loop_params)
-        timings["bare"] = min(timings.get("bare", 1e9), time.perf_counter() - start)
-    per_step = 32 + 64
-    console.print(
-        f"training loop, {steps} steps of 32 ID + 64 OOD: fsmc {steps * per_step / timings['fsmc']:.1f} img/s, "
-        f"bare {steps * per_step / timings['bare']:.1f} img/s, ratio fsmc/bare = {timings['bare'] / timings['fsmc']:.3f} (target >= 0.9)"
-    )
+    images, ood_images = data.images, data.ood_images
 
     # Latency: pruned vs teacher (against the MACs ratio), int8 vs fp32.
     latency = Table(title="CPU latency (best of 10), ms per batch")

@@ -168,8 +168,6 @@ def export(
     """Export the student to ONNX, check it with onnxruntime against torch on the test split, log it to its MLflow run."""
     import tempfile
 
-    from fsmc.atomic import atomic_write, read_json, write_json
-    from fsmc.config import load_params
     from fsmc.run_folder import inside, verify
     from fsmc.workspace import Workspace
 
@@ -192,37 +190,19 @@ def export(
                 )
             verify(ws, [ws.run_params, ws.student_model])
             inside(ws.onnx_model, ws.root, "The ONNX output")  # e.g. export/ a symlink to elsewhere
-            # torch, onnxruntime and the data load only for a run folder that passed the checks above.
-            from fsmc.data.images import to_tensor
-            from fsmc.data.sources import load_dataset
-            from fsmc.evaluation import stratified_subset
-            from fsmc.export import export_onnx
-            from fsmc.models.checkpoint import load_checkpoint
-            from tasks.export_tracking import log_export
+            # Prefect, torch, onnxruntime and the data load only for a run folder that passed the checks above.
+            from flows.export import export_flow
 
-            params = load_params(ws.run_params)
-            student, _, _ = load_checkpoint(ws.student_model)
-            test = stratified_subset(load_dataset(params.data).test, params.evaluate.max_test_images)
-            check = export_onnx(student, to_tensor(test.images, test.pixel_max), ws.onnx_model)
+            hide_user_errors_in_prefect_logs()
+            result = export_flow(str(ws.root), None if output is None else str(output))
         except FsmcError as error:
             fail(error)
-        write_json(ws.onnx_check, check)
-        record = read_json(ws.run_record) if ws.run_record.is_file() else {}
-        if record.get("mlflow_run_id"):
-            log_export(record["mlflow_run_id"], ws.onnx_model, ws.onnx_check, check)
-        onnx_path = ws.onnx_model
-        if output is None and record.get("export_name"):  # a registered model's folder is temporary: keep the file
-            output = Path("exports") / f"{record['export_name']}.onnx"
-        if output is not None:  # named on the command line: written wherever the user said
-            atomic_write(output, lambda tmp: shutil.copyfile(ws.onnx_model, tmp))
-            onnx_path = output
-        result = {**check, "path": str(onnx_path), "mlflow_run_id": record.get("mlflow_run_id")}
     if as_json:
         print(json.dumps(result, sort_keys=True))
     else:
         Console().print(
-            f"ONNX: {result['path']}; onnxruntime vs torch on {check['images']} test images: max |logit diff| "
-            f"{check['max_abs_diff']:.3g}, predictions agree {100 * check['prediction_agreement']:.2f} %"
+            f"ONNX: {result['path']}; onnxruntime vs torch on {result['images']} test images: max |logit diff| "
+            f"{result['max_abs_diff']:.3g}, predictions agree {100 * result['prediction_agreement']:.2f} %"
             + (f"; logged to MLflow run {result['mlflow_run_id']}" if result["mlflow_run_id"] else "")
         )
 
@@ -273,7 +253,13 @@ def _command_name(command: typer.models.CommandInfo) -> str:
     return command.name or command.callback.__name__.replace("_", "-")
 
 
-app.registered_commands.sort(key=lambda command: _COMMAND_ORDER.index(_command_name(command)))
+def _help_position(command: typer.models.CommandInfo) -> int:
+    """Where ``command`` appears in ``fsmc --help``: its place in the order, else after the listed ones (never an error)."""
+    name = _command_name(command)
+    return _COMMAND_ORDER.index(name) if name in _COMMAND_ORDER else len(_COMMAND_ORDER)
+
+
+app.registered_commands.sort(key=_help_position)  # stable: unlisted commands keep their definition order
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@ from fsmc.stages import CACHED_PIPELINE
 from fsmc.workspace import Workspace, new_run_folder
 from tasks.prefect_artifacts import publish_run_artifacts
 from tasks.promotion import mark_rolled_back, promote_task, speedup_task
+from tasks.run_summary import run_name
 from tasks.settings import tracking_errors, tracking_uri
 from tasks.stages import STAGE_TASKS, record_inputs_task
-from tasks.tracking import log_run_task, run_name
+from tasks.tracking import log_run_task
 
 REPORTED = (*ACCURACY_METRICS, "worst_class", "per_class", *COST_METRICS)
 

@@ -16,8 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from fsmc.atomic import write_bytes
+from fsmc.atomic import write_bytes, write_json
+from fsmc.config import load_params
+from fsmc.data.images import to_tensor
+from fsmc.data.sources import load_dataset
 from fsmc.errors import FsmcError
+from fsmc.evaluation import stratified_subset
+from fsmc.models.checkpoint import load_checkpoint
+from fsmc.workspace import Workspace
 
 OPSET = 17
 
@@ -67,4 +73,18 @@ def export_onnx(model: nn.Module, images: torch.Tensor, path, min_agreement: flo
             f"images (max |logit diff| {check['max_abs_diff']:.4g}); nothing was written to {path}."
         )
     write_bytes(path, onnx_bytes)
+    return check
+
+
+def export_run(ws: Workspace) -> dict[str, float]:
+    """Export the student of run folder ``ws`` to ``ws.onnx_model``, checked on its run's test split; write and return the check.
+
+    The check uses the test images the run evaluated on (``evaluate.max_test_images``, stratified), so
+    the agreement it reports is on the images the student's metrics came from.
+    """
+    params = load_params(ws.run_params)
+    student, _, _ = load_checkpoint(ws.student_model)
+    test = stratified_subset(load_dataset(params.data).test, params.evaluate.max_test_images)
+    check = export_onnx(student, to_tensor(test.images, test.pixel_max), ws.onnx_model)
+    write_json(ws.onnx_check, check)
     return check

@@ -15,8 +15,9 @@ import mlflow
 from mlflow.entities import Metric, Param
 from prefect import task
 
+from tasks.git_info import git_commit
 from tasks.settings import use_tracking_store
-from tasks.tracking import experiment_id, git_commit
+from tasks.tracking import experiment_id
 
 _CELL_METRICS = ("student_top1", "student_balanced_acc", "student_minority_acc", "student_head_acc", "student_worst_class_acc",
                  "teacher_top1", "teacher_minority_acc", "teacher_worst_class_acc", "top1_gap", "minority_gap", "worst_class_gap",

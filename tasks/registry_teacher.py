@@ -35,8 +35,10 @@ from fsmc.models.trusted_pickle import TRUST_KEY, load_trusted_module, trust_mod
 from fsmc.models.user_teacher import registry_teacher_file
 from fsmc.runtime import predict_logits
 from fsmc.workspace import Workspace
+from tasks.git_info import git_commit
+from tasks.model_registry import log_model_version
 from tasks.settings import check_registry_store, use_tracking_store
-from tasks.tracking import experiment_id, git_commit, log_model_version
+from tasks.tracking import experiment_id
 
 # Where log_run puts the student's fsmc checkpoint among the run's artifacts, and register_teacher a teacher's.
 CHECKPOINT_ARTIFACT = "pipeline/recover/model.pt"

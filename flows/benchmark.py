@@ -26,9 +26,8 @@ from fsmc.benchmark.cell import architecture_latency, prepare_shared, prepare_te
 from fsmc.benchmark.grid import Cell, expand
 from fsmc.benchmark.report import write_report
 from fsmc.benchmark.results import summarize, teachers, with_gaps, write_results
-from fsmc.config import Params
+from fsmc.config import METHOD_DECLARATIONS, Params
 from fsmc.config.presets import get_preset
-from fsmc.recover.methods import METHODS
 from fsmc.workspace import Workspace
 from tasks.benchmark_tracking import log_benchmark, start_benchmark_run
 
@@ -154,7 +153,7 @@ def benchmark_flow(
         shared: dict[str, tuple[Params, list[bool]]] = {}
         for cell in grid.cells:
             params, features = shared.setdefault(_shared_key(cell.params), (cell.params, []))
-            features.append(METHODS[cell.params.recover.method].needs_features)
+            features.append(METHOD_DECLARATIONS[cell.params.recover.method].needs_features)
         # Teachers first, one per distinct teacher: settings differing only in seeds share it.
         teachers_first = {_teacher_key(params): params for params, _ in shared.values()}
         # A wave of fewer tasks than workers leaves cores idle: give each task their threads.

@@ -210,20 +210,20 @@ def export(
 @app.command()
 def methods() -> None:
     """List the compression schemes and recovery methods (and the OE-FSMC plug-in that works on each)."""
-    from fsmc.config import INAPPLICABLE, METHOD_CARDS, RECOVERY_METHODS, SCHEME_SUMMARIES
+    from fsmc.config import METHOD_DECLARATIONS, SCHEME_DECLARATIONS, applicable_methods
 
     console = Console()
     schemes = Table(title="compression schemes (--set scheme=NAME)")
-    for column in ("scheme", "what it does", "recovery methods that apply"):
+    for column in ("scheme", "what it does", "reads compress.*", "recovery methods that apply"):
         schemes.add_column(column)
-    for scheme, summary in SCHEME_SUMMARIES.items():
-        schemes.add_row(scheme, summary, ", ".join(m for m in RECOVERY_METHODS if (scheme, m) not in INAPPLICABLE))
+    for scheme in SCHEME_DECLARATIONS.values():
+        schemes.add_row(scheme.name, scheme.summary, ", ".join(scheme.params) or "-", ", ".join(applicable_methods(scheme.name)))
     console.print(schemes)
     table = Table(title="recovery methods (--set method=NAME; --set oe=true|false for the OE-FSMC plug-in)")
-    for column in ("method", "what it does", "paper", "teacher signal"):
+    for column in ("method", "what it does", "paper", "teacher signal", "reads recover.*"):
         table.add_column(column)
-    for name, card in METHOD_CARDS.items():
-        table.add_row(name, card.summary, card.paper, card.teacher_signal)
+    for method in METHOD_DECLARATIONS.values():
+        table.add_row(method.name, method.summary, method.paper, method.teacher_signal, ", ".join(method.params) or "-")
     table.add_row(
         "+oe (oe=true)",
         "OE-FSMC: OOD images with labels drawn from the complementary prior Gamma, class weights w_c, "
@@ -231,6 +231,7 @@ def methods() -> None:
         "optional early stopping on held-out OOD images (early_stopping=on)",
         "Wu et al., OE-FSMC, Pattern Recognition Letters 2026 (reconstructed)",
         "on any method",
+        "oe, lambda_ood, joint_kd, id_per_batch, ood_weight, early_stopping",
     )
     console.print(table)
 

@@ -9,8 +9,9 @@
 ``distill``     a smaller architecture trained from the teacher, see ``distill``
 ==============  ===============================================================
 
-Adding a scheme is a function here registered in ``SCHEMES`` (and its name in
-``fsmc.config.SCHEMES``, with the methods it rules out in ``INAPPLICABLE``).
+Adding a scheme is a function here registered in ``SCHEMES`` and its declaration module in
+``fsmc/config/schemes/`` (name, description, params, the methods it rules out), from which
+validation and ``fsmc methods`` derive.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ stage's params); ``data`` names what is being compressed and is shared. The file
 is loaded and validated once, before any work starts: an unknown key, a value of
 the wrong type or an out-of-range value raises :class:`FsmcError` naming it.
 
-Modules: :mod:`~fsmc.config.catalogue` (the names the settings accept and which
-combinations apply), :mod:`~fsmc.config.schema` (the dataclasses),
+Modules: :mod:`~fsmc.config.catalogue` (the names the settings accept),
+:mod:`~fsmc.config.methods` and :mod:`~fsmc.config.schemes` (one declaration module per recovery
+method and compression scheme), :mod:`~fsmc.config.applicability` (which combinations apply, from
+those declarations), :mod:`~fsmc.config.schema` (the dataclasses),
 :mod:`~fsmc.config.checks` (range checks, one function per section),
 :mod:`~fsmc.config.loading` (params.yaml and ``--set`` overrides),
 :mod:`~fsmc.config.presets` (the benchmark grids ``fsmc benchmark`` runs).
@@ -14,6 +16,7 @@ combinations apply), :mod:`~fsmc.config.schema` (the dataclasses),
 
 from __future__ import annotations
 
+from fsmc.config.applicability import RECOVERY_METHODS, SCHEMES, applicable_methods, inapplicable_reason
 from fsmc.config.catalogue import (
     CHECKPOINT_TEACHER,
     DATASETS,
@@ -22,20 +25,15 @@ from fsmc.config.catalogue import (
     EARLY_STOPPING,
     IMAGENET_NORMALIZATION,
     IMPORTANCES,
-    INAPPLICABLE,
-    METHOD_CARDS,
     MODULE_PREFIX,
     MODULE_TARGET_PATTERN,
     NARROW_STUDENTS,
     OOD_POOLS,
     PRECISIONS,
     PROFILES,
-    RECOVERY_METHODS,
     REGISTERED_NAME_PATTERN,
     REGISTRY_PREFIX,
     REGISTRY_URI_PATTERN,
-    SCHEME_SUMMARIES,
-    SCHEMES,
     SCRATCH_ONLY_STUDENTS,
     STUDENT_INITS,
     TEACHERS,
@@ -43,7 +41,6 @@ from fsmc.config.catalogue import (
     TIMM_PREFIX,
     TORCHVISION_PREFIX,
     TORCHVISION_TEACHERS,
-    MethodCard,
     parse_normalization,
     teachers_for,
 )
@@ -51,6 +48,7 @@ from fsmc.config.checks import (
     parse_budget,
     validate,
 )
+from fsmc.config.declarations import MethodDeclaration, SchemeDeclaration
 from fsmc.config.loading import (
     dump_params,
     load_params,
@@ -60,6 +58,7 @@ from fsmc.config.loading import (
     resolve_key,
     valid_keys,
 )
+from fsmc.config.methods import METHOD_DECLARATIONS
 from fsmc.config.schema import (
     CompressParams,
     CurateOodParams,
@@ -73,8 +72,17 @@ from fsmc.config.schema import (
     TeacherParams,
     TrackingParams,
 )
+from fsmc.config.schemes import SCHEME_DECLARATIONS
 
 __all__ = [
+    "METHOD_DECLARATIONS",
+    "MethodDeclaration",
+    "RECOVERY_METHODS",
+    "SCHEME_DECLARATIONS",
+    "SCHEMES",
+    "SchemeDeclaration",
+    "applicable_methods",
+    "inapplicable_reason",
     "CHECKPOINT_TEACHER",
     "CompressParams",
     "CurateOodParams",
@@ -87,9 +95,6 @@ __all__ = [
     "GateParams",
     "IMAGENET_NORMALIZATION",
     "IMPORTANCES",
-    "INAPPLICABLE",
-    "METHOD_CARDS",
-    "MethodCard",
     "MODULE_PREFIX",
     "MODULE_TARGET_PATTERN",
     "NARROW_STUDENTS",
@@ -97,13 +102,10 @@ __all__ = [
     "PRECISIONS",
     "PROFILES",
     "Params",
-    "RECOVERY_METHODS",
     "REGISTRY_PREFIX",
     "REGISTERED_NAME_PATTERN",
     "REGISTRY_URI_PATTERN",
     "RecoverParams",
-    "SCHEME_SUMMARIES",
-    "SCHEMES",
     "SCRATCH_ONLY_STUDENTS",
     "STUDENT_INITS",
     "SampleParams",

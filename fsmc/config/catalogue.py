@@ -1,15 +1,14 @@
 """The catalogue of names the configuration accepts, and which combinations apply (no torch, no I/O).
 
-Datasets, zoo teachers, the prefixes of a user's own teacher, OOD pools, compression
-schemes, recovery methods, distillation students per teacher, and why a recovery
-method cannot follow a scheme. The schema (:mod:`fsmc.config.schema`) and the checks
+Datasets, zoo teachers, the prefixes of a user's own teacher, OOD pools and
+distillation students per teacher. Compression schemes and recovery methods declare
+themselves (:mod:`fsmc.config.methods`, :mod:`fsmc.config.schemes`). The schema (:mod:`fsmc.config.schema`) and the checks
 (:mod:`fsmc.config.checks`) read these; so do the CLI's listings.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 DATASETS = ("digits", "cifar10")
 TEACHERS = {
@@ -40,67 +39,11 @@ IMAGENET_NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 DEFAULT_OOD_POOLS = {"digits": "photo-patches", "cifar10": "tinyimagenet"}
 OOD_POOLS = ("auto", "photo-patches", "tinyimagenet")
 PROFILES = ("exp", "step")
-# Compression schemes, one line each for `fsmc methods` (their code: fsmc.compress.schemes.SCHEMES).
-SCHEME_SUMMARIES = {
-    "channel": "structured channel pruning (torch-pruning): importance l1 | l2 | bn-scale | taylor | class-aware, "
-    "per layer or global; ResNets: inner channels of each block",
-    "unstructured": "magnitude pruning of single weights (torch.nn.utils.prune), per layer or global; "
-    "the zeros stay zero through recovery",
-    "int8-ptq": "post-training static int8 quantization, FX graph mode, x86 backend, calibrated on few-shot + OOD images",
-    "int8-qat": "int8 quantization-aware training: recovery trains through fake quantization, then converts",
-    "distill": "a smaller architecture (ResNet-56 -> ResNet-20, small-cnn -> small-cnn-half, torchvision ResNet-34 -> "
-    "ResNet-18, ...) from the teacher or scratch",
-}
-SCHEMES = tuple(SCHEME_SUMMARIES)
 # The channel-importance criteria of scheme=channel.
 IMPORTANCES = ("l1", "l2", "bn-scale", "taylor", "class-aware")
 STUDENT_INITS = ("teacher", "scratch")
 
 
-@dataclass(frozen=True)
-class MethodCard:
-    """How ``fsmc methods`` describes a recovery method; its code lives in ``fsmc.recover.methods.<name>``."""
-
-    summary: str
-    paper: str
-    teacher_signal: str  # what of the teacher it learns from
-
-
-# Kept here, with no torch import, so that `fsmc methods` lists them in a fraction of a second.
-METHOD_CARDS = {
-    "none": MethodCard(
-        summary="no recovery: the compressed model as is (the baseline; the only choice after int8-ptq)",
-        paper="-",
-        teacher_signal="-",
-    ),
-    "bp": MethodCard(
-        summary="cross-entropy fine-tuning on the few-shot labels",
-        paper="baseline (e.g. Wang et al., MiR, CVPR 2022)",
-        teacher_signal="-",
-    ),
-    "kd": MethodCard(
-        summary="Hinton KD: teacher soft targets at temperature T plus the label term",
-        paper="Hinton et al., Distilling the Knowledge in a Neural Network, 2015",
-        teacher_signal="logits",
-    ),
-    "fskd": MethodCard(
-        summary="a 1x1 conv after each compressed layer, solved by least squares on unlabelled images, absorbed",
-        paper="Li et al., Few Sample Knowledge Distillation for Efficient Network Compression, CVPR 2020",
-        teacher_signal="layer outputs",
-    ),
-    "cd": MethodCard(
-        summary="cross distillation: layer-wise mu * correction + (1 - mu) * imitation, then KD fine-tuning",
-        paper="Bai et al., Few Shot Network Compression via Cross Distillation, AAAI 2020",
-        teacher_signal="layer inputs/outputs + logits",
-    ),
-    "mir": MethodCard(
-        summary="mimic the teacher's feature map before global pooling (MSE, no labels) under its frozen head",
-        paper="Wang et al., Compressing Models with Few Samples: Mimicking then Replacing, CVPR 2022",
-        teacher_signal="pre-pool features",
-    ),
-}
-# Recovery methods (fsmc.recover.methods); the OE-FSMC plug-in is recover.oe on any of them.
-RECOVERY_METHODS = tuple(METHOD_CARDS)
 EARLY_STOPPING = ("auto", "on", "off")
 PRECISIONS = ("auto", "fp32", "bf16")
 # Smaller students of scheme=distill, per teacher; the first is what student=auto picks.
@@ -129,27 +72,6 @@ SCRATCH_ONLY_STUDENTS = {
     ("torchvision:resnet50", "torchvision:resnet34"),
     ("torchvision:mobilenet_v3_large", "torchvision:mobilenet_v3_small"),
 }
-_QAT_GRAPH = "the int8-qat student is a fused, fake-quantized graph"
-# Why a recovery method cannot follow a compression scheme: (scheme, method) -> reason.
-INAPPLICABLE = {
-    **{
-        ("int8-ptq", m): "int8-ptq yields an integer model with no gradients or float weights to adjust; "
-        "recover with scheme=int8-qat (quantization-aware training) or use method=none"
-        for m in ("bp", "kd", "fskd", "cd", "mir")
-    },
-    ("int8-qat", "none"): "int8-qat is quantization-aware training and needs a training method; "
-    "for int8 without training use scheme=int8-ptq",
-    ("int8-qat", "fskd"): f"fskd solves float conv weights layer by layer, and {_QAT_GRAPH} without them",
-    ("int8-qat", "cd"): f"cd regresses float conv outputs layer by layer, and {_QAT_GRAPH} without them",
-    ("int8-qat", "mir"): f"mir mimics the feature map before pooling, and {_QAT_GRAPH} that returns only logits",
-    ("unstructured", "fskd"): "absorbing fskd's 1x1 conv into a sparse conv makes its weights dense, losing the sparsity",
-    ("distill", "fskd"): "fskd corrects each pruned layer towards its teacher layer, and a smaller architecture "
-    "has no layer-by-layer counterpart in the teacher",
-    ("distill", "cd"): "cd regresses each student layer on its teacher layer, and a smaller architecture "
-    "has no layer-by-layer counterpart in the teacher",
-}
-
-
 
 def parse_normalization(text: str) -> tuple[list[float], list[float]]:
     """``"m1,m2,m3;s1,s2,s3"`` as (means, stds); raises ``ValueError`` on anything else."""

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import re
 
+from fsmc.config.applicability import RECOVERY_METHODS, SCHEMES, applicable_methods, configuration_problems, inapplicable_reason
 from fsmc.config.catalogue import (
     CHECKPOINT_TEACHER,
     DATASETS,
     DISTILL_STUDENTS,
     EARLY_STOPPING,
     IMPORTANCES,
-    INAPPLICABLE,
     MODULE_TARGET_PATTERN,
-    NARROW_STUDENTS,
     OOD_POOLS,
     PRECISIONS,
     PROFILES,
-    RECOVERY_METHODS,
     REGISTERED_NAME_PATTERN,
     REGISTRY_URI_PATTERN,
-    SCHEMES,
     SCRATCH_ONLY_STUDENTS,
     STUDENT_INITS,
     TIMM_NAME_PATTERN,
@@ -185,8 +182,7 @@ def check_teacher_training(params: Params) -> None:
 
 def check_compression(params: Params) -> None:
     """``compress``: a known scheme and criterion, a ratio in (0, 1), a distillation student that fits the teacher."""
-    d, r = params.data, params.recover
-    c = params.compress
+    d, c = params.data, params.compress
     _check(
         c.scheme in SCHEMES,
         f"compress.scheme={c.scheme!r} is unknown; valid schemes: {', '.join(SCHEMES)} (`fsmc methods` describes them).",
@@ -212,12 +208,6 @@ def check_compression(params: Params) -> None:
             + ".",
         )
         pair = (d.teacher, c.resolved_student(d.teacher))
-        _check(
-            not (r.method == "mir" and pair in NARROW_STUDENTS),
-            f"recover.method='mir' does not apply to compress.scheme='distill' with student "
-            f"{pair[1]!r}: mir reuses the teacher's classifier, which needs the student's feature "
-            f"width to equal the teacher's, and {pair[1]!r} is narrower than {pair[0]!r}. Use method=kd (or bp, none) with it.",
-        )
         _check(
             not (c.student_init == "teacher" and pair in SCRATCH_ONLY_STUDENTS),
             f"compress.student_init='teacher' cannot start {pair[1]!r} from {pair[0]!r}: their blocks differ in type or "
@@ -248,11 +238,6 @@ def check_recovery(params: Params) -> None:
     _check(r.weight_decay >= 0, f"recover.weight_decay={r.weight_decay} must be >= 0.")
     _check(r.joint_kd >= 0, f"recover.joint_kd={r.joint_kd} must be >= 0.")
     _check(r.precision in PRECISIONS, f"recover.precision={r.precision!r} is unknown; valid: {', '.join(PRECISIONS)}.")
-    _check(
-        not (c.scheme == "int8-qat" and r.precision == "bf16"),
-        "recover.precision=bf16 cannot train compress.scheme=int8-qat: fake quantization observes float32 only. "
-        "Use precision auto or fp32 (int8-qat then trains in fp32).",
-    )
     _check(r.layerwise_ood >= 1, f"recover.layerwise_ood={r.layerwise_ood} must be at least 1.")
     _check(r.layerwise_ood_weight >= 0, f"recover.layerwise_ood_weight={r.layerwise_ood_weight} must be >= 0 (0: the OOD images do not count).")
     _check(r.ood_holdout >= 1, f"recover.ood_holdout={r.ood_holdout} must be at least 1.")
@@ -262,13 +247,15 @@ def check_recovery(params: Params) -> None:
     _check(r.lambda_ood >= 0, f"recover.lambda_ood={r.lambda_ood} must be >= 0.")
     _check(0 < r.holdout_fraction < 1, f"recover.holdout_fraction={r.holdout_fraction} must lie strictly between 0 and 1.")
     _check(r.eval_every >= 1 and r.patience >= 1, "recover.eval_every and recover.patience must be at least 1.")
-    reason = INAPPLICABLE.get((c.scheme, r.method))
+    reason = inapplicable_reason(c.scheme, r.method)
     _check(
         reason is None,
         f"recover.method={r.method!r} does not apply to compress.scheme={c.scheme!r}: {reason}. Methods that do: "
-        + ", ".join(m for m in RECOVERY_METHODS if (c.scheme, m) not in INAPPLICABLE)
+        + ", ".join(applicable_methods(c.scheme))
         + ".",
     )
+    for problem in configuration_problems(params):  # the chosen scheme's and method's own conditions
+        _check(False, problem)
 
 
 def check_evaluation(params: Params) -> None:

@@ -17,7 +17,7 @@ from torch import nn
 
 from fsmc.compress.quantization import convert_qat, prepare_qat
 from fsmc.compress.unstructured import keep_sparsity, make_permanent, sparsity
-from fsmc.config import RecoverParams
+from fsmc.config import METHOD_DECLARATIONS, RecoverParams
 from fsmc.models.checkpoint import quantized_meta
 from fsmc.recover.methods import METHODS, RecoveryContext
 from fsmc.recover.report import RecoveryReport
@@ -27,7 +27,7 @@ def with_method_defaults(params: RecoverParams) -> RecoverParams:
     """``params`` with ``lr: 0`` replaced by the method's own learning rate."""
     if params.lr:
         return params
-    return dataclasses.replace(params, lr=METHODS[params.method].learning_rate)
+    return dataclasses.replace(params, lr=METHOD_DECLARATIONS[params.method].learning_rate)
 
 
 def recover_student(

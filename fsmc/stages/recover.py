@@ -6,9 +6,9 @@ import dataclasses
 
 from fsmc.atomic import write_json
 from fsmc.compress.pruning import KeptChannels
-from fsmc.config import Params
+from fsmc.config import METHOD_DECLARATIONS, Params
 from fsmc.models.checkpoint import load_checkpoint, save_checkpoint
-from fsmc.recover.methods import METHODS, RecoveryContext
+from fsmc.recover.methods import RecoveryContext
 from fsmc.recover.pipeline import recover_student
 from fsmc.stages.reading import recovery_inputs
 from fsmc.workspace import Workspace
@@ -22,7 +22,7 @@ def warm_teacher_outputs(params: Params, ws: Workspace, with_features: bool) -> 
 def run(params: Params, ws: Workspace) -> dict:
     """Write ``recover/model.pt`` and ``recover/summary.json``; return the summary."""
     student, spec, meta = load_checkpoint(ws.pruned_model)
-    features = METHODS[params.recover.method].needs_features
+    features = METHOD_DECLARATIONS[params.recover.method].needs_features
     inputs = recovery_inputs(params, ws, features)
     context = RecoveryContext(inputs.teacher, inputs.data, KeptChannels.from_json(meta.get("kept_channels")))
     recovered, report, out_meta = recover_student(student, meta, context, params.recover, inputs.data.images[:1])

@@ -121,10 +121,10 @@ def test_bad_scheme_method_and_hyperparameters_are_named(overrides, message):
 
 
 def test_every_scheme_has_a_method_and_distill_resolves_a_student():
-    from fsmc.config import INAPPLICABLE, RECOVERY_METHODS, SCHEMES
+    from fsmc.config import SCHEMES, applicable_methods
 
     for scheme in SCHEMES:
-        assert any((scheme, m) not in INAPPLICABLE for m in RECOVERY_METHODS), scheme
+        assert applicable_methods(scheme), scheme
     params = load_params(None, ["dataset=cifar10", "teacher=resnet56", "scheme=distill"])
     assert params.compress.resolved_student("resnet56") == "resnet20"
 
@@ -146,3 +146,27 @@ def test_lr_zero_means_each_methods_own_rate_and_a_set_rate_applies_to_all():
     assert with_method_defaults(dataclasses.replace(shipped, method="mir")).lr == 0.1
     assert with_method_defaults(dataclasses.replace(shipped, method="kd")).lr == 0.02
     assert with_method_defaults(dataclasses.replace(shipped, method="mir", lr=0.05)).lr == 0.05
+
+
+def test_each_method_and_scheme_declares_itself_once_and_the_docs_follow():
+    """A declaration module per method and scheme (fsmc/config/methods/, fsmc/config/schemes/): registered, naming
+    real params, and the choices params.yaml and the schema document are exactly the declared ones."""
+    import pkgutil
+    import re
+
+    import fsmc.config.methods
+    import fsmc.config.schemes
+    from fsmc.config import METHOD_DECLARATIONS, SCHEME_DECLARATIONS, CompressParams, RecoverParams
+
+    modules = {m.name.replace("_", "-") for m in pkgutil.iter_modules(fsmc.config.methods.__path__)}
+    assert modules == set(METHOD_DECLARATIONS), "a declaration module not registered in fsmc/config/methods/__init__.py"
+    modules = {m.name.replace("_", "-") for m in pkgutil.iter_modules(fsmc.config.schemes.__path__)}
+    assert modules == set(SCHEME_DECLARATIONS), "a declaration module not registered in fsmc/config/schemes/__init__.py"
+    recover_keys = {f.name for f in dataclasses.fields(RecoverParams)}
+    compress_keys = {f.name for f in dataclasses.fields(CompressParams)}
+    assert all(set(m.params) <= recover_keys for m in METHOD_DECLARATIONS.values())
+    assert all(set(s.params) <= compress_keys for s in SCHEME_DECLARATIONS.values())
+    for text in ((REPO / "params.yaml").read_text(), (REPO / "fsmc/config/schema.py").read_text()):
+        for key, declared in (("method", METHOD_DECLARATIONS), ("scheme", SCHEME_DECLARATIONS)):
+            documented = re.search(rf"^\s+{key}:[^#\n]*#\s*([\w-]+(?: \| [\w-]+)+)", text, flags=re.M)
+            assert documented and documented.group(1).split(" | ") == list(declared), (key, documented and documented.group(1))

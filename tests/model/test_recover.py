@@ -192,9 +192,10 @@ def test_cd_closed_form_solve_is_the_least_squares_minimum_and_keeps_zeros_and_g
 
 def test_registries_and_config_name_the_same_schemes_and_methods():
     from fsmc.compress.schemes import SCHEMES
-    from fsmc.config import RECOVERY_METHODS, SCHEME_SUMMARIES
+    from fsmc.config import METHOD_DECLARATIONS, RECOVERY_METHODS
     from fsmc.config import SCHEMES as CONFIG_SCHEMES
     from fsmc.recover.methods import METHODS
 
-    assert tuple(METHODS) == RECOVERY_METHODS  # RECOVERY_METHODS is METHOD_CARDS' keys: each method has code and a card
-    assert tuple(SCHEMES) == CONFIG_SCHEMES == tuple(SCHEME_SUMMARIES)
+    assert tuple(METHODS) == RECOVERY_METHODS  # each declared method has code, and each method's code its declaration
+    assert all(METHODS[name].declaration is METHOD_DECLARATIONS[name] for name in METHODS)
+    assert tuple(SCHEMES) == CONFIG_SCHEMES

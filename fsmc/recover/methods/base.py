@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fsmc.compress.pruning import KeptChannels
-from fsmc.config import RecoverParams
+from fsmc.config import MethodDeclaration, RecoverParams
 from fsmc.recover.data import RecoveryData
 from fsmc.recover.loop import Objective, logit_outputs
 from fsmc.recover.losses import distillation_loss
@@ -27,15 +27,16 @@ class RecoveryContext:
 
 @dataclass(frozen=True)
 class RecoveryMethod:
-    """A recovery method registered by name in :data:`fsmc.recover.methods.METHODS` (`fsmc methods` describes it
-    from ``fsmc.config.METHOD_CARDS``, which needs no torch)."""
+    """The code of a recovery method, registered in :data:`fsmc.recover.methods.METHODS`; what it is (name,
+    description, params, what it applies to) is its torch-free declaration in ``fsmc.config.methods.<name>``."""
 
-    name: str
+    declaration: MethodDeclaration
     run: Callable[[nn.Module, RecoveryContext, RecoverParams], tuple[nn.Module, RecoveryReport]]
-    needs_features: bool = False  # whether it reads the teacher's pre-pooling feature maps
-    # The SGD learning rate ``recover.lr: 0`` stands for. Why per method: a feature-map MSE has
-    # gradients an order of magnitude smaller than KL/CE on logits (benchmarks/LOG.md).
-    learning_rate: float = 0.02
+
+    @property
+    def name(self) -> str:
+        """``recover.method``'s value for it."""
+        return self.declaration.name
 
 
 def kd_objective(params: RecoverParams) -> Objective:

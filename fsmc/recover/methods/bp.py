@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from fsmc.config import RecoverParams
+from fsmc.config.methods.bp import METHOD as DECLARATION
 from fsmc.recover.loop import Objective, logit_outputs, train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
 from fsmc.recover.report import RecoveryReport
@@ -27,7 +28,4 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
     return train(student, context.data, params, objective)
 
 
-METHOD = RecoveryMethod(
-    name="bp",
-    run=run,
-)
+METHOD = RecoveryMethod(DECLARATION, run)

@@ -39,6 +39,7 @@ from torch.nn.utils import parametrize
 
 from fsmc.compress.unstructured import trainable_weight
 from fsmc.config import RecoverParams
+from fsmc.config.methods.cd import METHOD as DECLARATION
 from fsmc.recover.layers import apply_weight, capture, compressed_layers, kept_inputs, kept_outputs
 from fsmc.recover.loop import layerwise_images, layerwise_weights, start_report, train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, kd_objective
@@ -182,7 +183,4 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
     return train(student, context.data, params, kd_objective(params), report)
 
 
-METHOD = RecoveryMethod(
-    name="cd",
-    run=run,
-)
+METHOD = RecoveryMethod(DECLARATION, run)

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from fsmc.config import RecoverParams
+from fsmc.config.methods.fskd import METHOD as DECLARATION
 from fsmc.recover.layers import capture, channels_last, compressed_layers, kept_outputs
 from fsmc.recover.loop import layerwise_images, layerwise_weights, start_report
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
@@ -125,7 +126,4 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
     return recovered.eval(), report
 
 
-METHOD = RecoveryMethod(
-    name="fskd",
-    run=run,
-)
+METHOD = RecoveryMethod(DECLARATION, run)

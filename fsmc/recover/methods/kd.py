@@ -14,6 +14,7 @@ from __future__ import annotations
 from torch import nn
 
 from fsmc.config import RecoverParams
+from fsmc.config.methods.kd import METHOD as DECLARATION
 from fsmc.recover.loop import train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, kd_objective
 from fsmc.recover.report import RecoveryReport
@@ -24,7 +25,4 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
     return train(student, context.data, params, kd_objective(params))
 
 
-METHOD = RecoveryMethod(
-    name="kd",
-    run=run,
-)
+METHOD = RecoveryMethod(DECLARATION, run)

@@ -23,6 +23,7 @@ import copy
 from torch import nn
 
 from fsmc.config import RecoverParams
+from fsmc.config.methods.mir import METHOD as DECLARATION
 from fsmc.errors import FsmcError
 from fsmc.recover.loop import Objective, train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, feature_mse
@@ -62,9 +63,4 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
     return recovered, report
 
 
-METHOD = RecoveryMethod(
-    name="mir",
-    run=run,
-    needs_features=True,
-    learning_rate=0.1,
-)
+METHOD = RecoveryMethod(DECLARATION, run)

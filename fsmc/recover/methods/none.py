@@ -9,6 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from fsmc.config import RecoverParams
+from fsmc.config.methods.none import METHOD as DECLARATION
 from fsmc.recover.loop import start_report
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
 from fsmc.recover.report import RecoveryReport
@@ -23,7 +24,4 @@ def run(student: nn.Module, context: RecoveryContext, params: RecoverParams) -> 
     return student.eval(), report
 
 
-METHOD = RecoveryMethod(
-    name="none",
-    run=run,
-)
+METHOD = RecoveryMethod(DECLARATION, run)

@@ -1,0 +1,8 @@
+"""The compression schemes' declarations, in the order ``fsmc methods`` lists them (one module each)."""
+
+from __future__ import annotations
+
+from fsmc.config.declarations import SchemeDeclaration
+from fsmc.config.schemes import channel, distill, int8_ptq, int8_qat, unstructured
+
+SCHEME_DECLARATIONS: dict[str, SchemeDeclaration] = {s.SCHEME.name: s.SCHEME for s in (channel, unstructured, int8_ptq, int8_qat, distill)}

@@ -48,7 +48,6 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -85,30 +84,6 @@ def logit_outputs(student: nn.Module, images: torch.Tensor) -> tuple[torch.Tenso
 def oe_active(data: RecoveryData, params: RecoverParams) -> bool:
     """Whether the OE-FSMC plug-in has anything to add: asked for, and OOD images exist."""
     return params.oe and len(data.ood_images) > 0
-
-
-def layerwise_images(data: RecoveryData, params: RecoverParams) -> torch.Tensor:
-    """The unlabelled images a layer-wise solve (fskd, cd) uses: the shots, plus OOD images with the plug-in.
-
-    At most ``recover.layerwise_ood`` OOD images (a seeded draw), since every layer's inputs over
-    all of them are held in memory and a least-squares fit of a few hundred channels saturates long before.
-    """
-    if not oe_active(data, params):
-        return data.images
-    ood = data.ood_images
-    if len(ood) > params.layerwise_ood:
-        chosen = np.sort(np.random.default_rng(params.seed).choice(len(ood), params.layerwise_ood, replace=False))
-        ood = ood[torch.from_numpy(chosen)]
-    return torch.cat([data.images, ood])
-
-
-def layerwise_weights(n_id: int, n_ood: int, ood_weight: float) -> torch.Tensor:
-    """Per-image weights of a layer-wise solve over ``layerwise_images``: the shots' mean weighs 1, the OOD images' ``ood_weight``.
-
-    Why: the OOD images outnumber the shots, and an unweighted fit would match the
-    teacher on them at the shots' expense (digits, 60 steps: fskd -4 pt top-1).
-    """
-    return torch.cat([torch.full((n_id,), 1.0 / n_id), torch.full((n_ood,), ood_weight / max(n_ood, 1))])
 
 
 def early_stopping_on(data: RecoveryData, params: RecoverParams) -> bool:

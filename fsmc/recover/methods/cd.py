@@ -41,7 +41,8 @@ from fsmc.compress.unstructured import trainable_weight
 from fsmc.config import RecoverParams
 from fsmc.config.methods.cd import METHOD as DECLARATION
 from fsmc.recover.layers import apply_weight, capture, compressed_layers, kept_inputs, kept_outputs
-from fsmc.recover.loop import layerwise_images, layerwise_weights, start_report, train
+from fsmc.recover.layerwise_data import layerwise_images, layerwise_weights
+from fsmc.recover.loop import start_report, train
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod, kd_objective
 from fsmc.recover.report import RecoveryReport
 

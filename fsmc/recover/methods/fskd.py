@@ -34,7 +34,8 @@ from torch import nn
 from fsmc.config import RecoverParams
 from fsmc.config.methods.fskd import METHOD as DECLARATION
 from fsmc.recover.layers import capture, channels_last, compressed_layers, kept_outputs
-from fsmc.recover.loop import layerwise_images, layerwise_weights, start_report
+from fsmc.recover.layerwise_data import layerwise_images, layerwise_weights
+from fsmc.recover.loop import start_report
 from fsmc.recover.methods.base import RecoveryContext, RecoveryMethod
 from fsmc.recover.report import RecoveryReport
 

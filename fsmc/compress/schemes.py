@@ -7,6 +7,8 @@
 ``int8-qat``    int8 quantization-aware training: the recover stage trains
                 through fake quantization and converts
 ``distill``     a smaller architecture trained from the teacher, see ``distill``
+``channel+``    channel pruning, float recovery, then int8 PTQ of the recovered
+``int8-ptq``    student (the recover stage quantizes after the method)
 ==============  ===============================================================
 
 Adding a scheme is a function here registered in ``SCHEMES`` and its declaration module in
@@ -87,7 +89,14 @@ def _int8_ptq(teacher: NormalizedClassifier, params: CompressParams, inputs: Sch
 
 def _int8_qat(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
     # The float teacher goes on; the recover stage inserts fake quantization, trains, and converts.
-    return Compressed(teacher, inputs.spec, {"quantize_after_recovery": True})
+    return Compressed(teacher, inputs.spec, {"quantize_after_recovery": "qat"})
+
+
+def _channel_int8_ptq(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
+    # The pruned float student goes on; the recover stage recovers it, then quantizes the recovered student.
+    pruned = _channel(teacher, params, inputs)
+    pruned.meta |= {"quantize_after_recovery": "ptq", "calibration_images": params.calibration_images}
+    return pruned
 
 
 def _distill(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
@@ -102,6 +111,7 @@ SCHEMES: dict[str, Callable[[NormalizedClassifier, CompressParams, SchemeInputs]
     "int8-ptq": _int8_ptq,
     "int8-qat": _int8_qat,
     "distill": _distill,
+    "channel+int8-ptq": _channel_int8_ptq,
 }
 
 def compress(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:

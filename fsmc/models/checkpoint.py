@@ -15,6 +15,7 @@ tensor record each, which keeps the file close to one byte per weight.
 from __future__ import annotations
 
 import io
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,10 @@ def load_checkpoint(path: Path) -> tuple[NormalizedClassifier, dict[str, Any], d
     if not path.is_file():
         raise FsmcError(f"Checkpoint {str(path)!r} does not exist; run the stage that writes it first.")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch's own loader of int8 (quantized) tensors calls its deprecated TypedStorage: not the user's concern.
+            warnings.filterwarnings("ignore", message="TypedStorage is deprecated", category=UserWarning)
+            blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError...
         raise FsmcError(f"Checkpoint {path} could not be loaded safely (weights_only=True): {error}") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:

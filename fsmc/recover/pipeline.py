@@ -4,6 +4,8 @@
   so the sparsity survives any method.
 * ``int8-qat``: fake quantization is inserted before training and the trained graph
   is converted to real int8 after (checkpoint meta for the int8 reload included).
+* ``channel+int8-ptq``: the method recovers the pruned student in float, then it is
+  quantized post-training, calibrated on the shots plus OOD images (as ``int8-ptq``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from fsmc.compress.quantization import convert_qat, prepare_qat
+from fsmc.compress.quantization import convert_qat, prepare_qat, quantize_ptq
 from fsmc.compress.unstructured import keep_sparsity, make_permanent, sparsity
 from fsmc.config import METHOD_DECLARATIONS, RecoverParams
 from fsmc.models.checkpoint import quantized_meta
@@ -45,7 +47,8 @@ def recover_student(
         keep_sparsity(student)
     float_student = student
     params = with_method_defaults(params)
-    if meta.get("quantize_after_recovery"):
+    quantize_after = {True: "qat"}.get(meta.get("quantize_after_recovery"), meta.get("quantize_after_recovery"))
+    if quantize_after == "qat":
         student = prepare_qat(student, example)
         # Fake quantization observes float32 only (torch's fused observer refuses bf16 inputs).
         params = dataclasses.replace(params, precision="fp32")
@@ -53,8 +56,14 @@ def recover_student(
     if scheme == "unstructured":
         make_permanent(recovered)
         report.notes.append(f"sparsity after recovery: {sparsity(recovered):.6f}")
-    if meta.get("quantize_after_recovery"):
+    if quantize_after == "qat":
         recovered = convert_qat(recovered)
+    elif quantize_after == "ptq":  # the shots first, then OOD images up to compress.calibration_images
+        room = max(meta["calibration_images"] - len(context.data.images), 0)
+        recovered = quantize_ptq(recovered, torch.cat([context.data.images, context.data.ood_images[:room]]))
+        report.notes.append(f"int8 PTQ after recovery, calibrated on {len(context.data.images) + min(room, len(context.data.ood_images))} images")
+    if quantize_after:
         out_meta = {**out_meta, **quantized_meta(float_student, example)}
         out_meta.pop("quantize_after_recovery")
+        out_meta.pop("calibration_images", None)
     return recovered, report, out_meta

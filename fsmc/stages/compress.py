@@ -46,7 +46,7 @@ def run(params: Params, ws: Workspace) -> dict:
         "params_ratio": student_cost.params / teacher_cost.params,
         **result.summary,
     }
-    if params.compress.scheme == "channel":
+    if "kept_channels" in result.meta:  # channel pruning (alone, or before int8)
         summary["conv_out_channels"] = channel_counts(teacher, result.model)
     summary["bytes_ratio"] = summary["student"]["bytes"] / summary["teacher"]["bytes"]
     write_json(ws.compress_summary, summary)

@@ -103,6 +103,24 @@ def test_int8_qat_trains_then_runs_int8_kernels(pruned_free_workspace, small_par
     assert metrics["student"]["bytes"] * 3.5 <= metrics["teacher"]["bytes"]
 
 
+def test_channel_then_int8_removes_channels_and_runs_int8_kernels(pruned_free_workspace, small_params):
+    """scheme=channel+int8-ptq: what ships is the pruned student, recovered in float, then int8."""
+    from fsmc.models.int8_graph import is_quantized, runs_int8_kernels
+
+    params = _with(_with(small_params, "compress", scheme="channel+int8-ptq"), "recover", method="kd", oe=True, steps=60)
+    ws = pruned_free_workspace
+    summary = compress.run(params, ws)
+    assert summary["macs_ratio"] < 0.6 and any(kept < full for full, kept in summary["conv_out_channels"].values())
+    report = recover.run(params, ws)
+    student, _, meta = load_checkpoint(ws.student_model)
+    assert is_quantized(student) and meta["quantization"] and meta["recovery"] == "kd+oe"
+    assert "quantize_after_recovery" not in meta and any("int8 PTQ after recovery" in note for note in report["notes"])
+    assert runs_int8_kernels(student, torch.rand(2, 1, 8, 8))
+    metrics = evaluate.run(params, ws)
+    assert metrics["student"]["top1"] > 0.9 and metrics["student"]["macs"] < 0.6 * metrics["teacher"]["macs"]
+    assert metrics["student"]["bytes"] * 6 <= metrics["teacher"]["bytes"], "int8 (4x) of a student with about half the weights"
+
+
 @pytest.mark.parametrize("init", ["teacher", "scratch"])
 def test_distill_to_a_smaller_student(pruned_free_workspace, small_params, init):
     params = _with(_with(small_params, "compress", scheme="distill", student_init=init), "recover", method="kd", oe=False)

@@ -147,11 +147,13 @@ def test_a_pickled_registry_model_is_compressed_only_when_the_registry_is_truste
     assert not (project / "runs").exists(), "a refused run writes no run folder"
     assert run_cli(["pull-teacher", uri], cwd=project).returncode == 2
 
-    trusted = run_cli(["run", "--json", *data, "--set", f"teacher={uri}", "--set", "teacher.trust_pickle=true", "--set", "recover.steps=60"], cwd=project)
+    # No recovery: the subject is the teacher's path (recovery of this teacher is the PNG-folder test's).
+    unrecovered = ["--set", "method=none", "--set", "oe=false"]
+    trusted = run_cli(["run", "--json", *data, "--set", f"teacher={uri}", "--set", "teacher.trust_pickle=true", *unrecovered], cwd=project)
     assert trusted.returncode == 0, trusted.stderr[-3000:]
     summary = last_json(trusted.stdout)
     assert summary["teacher"]["top1"] > 0.7, "the unpickled module is the trained teacher (chance is 0.10)"
-    assert summary["student"]["macs"] < 0.6 * summary["teacher"]["macs"] and summary["student"]["top1"] > 0.6
+    assert summary["student"]["macs"] < 0.6 * summary["teacher"]["macs"], "and it was pruned"
     run_params = yaml.safe_load((project / summary["workspace"] / "params.yaml").read_text())
     assert run_params["data"]["image_size"] == 64, "the registered signature is the pickled teacher's input contract"
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from fsmc.cpu_info import cpu_flags
 
 FSMC = str(Path(sys.executable).with_name("fsmc"))
 # (label, argv, expected exit code): help, listings, and one refusal of each kind fsmc checks before any work.
@@ -42,15 +43,6 @@ COMMANDS = [
     ("export missing-folder", [FSMC, "export", "missing-folder"], 2),
     ("ui --port 70000", [FSMC, "ui", "--port", "70000"], 2),
 ]
-
-
-def cpu_flags() -> str:
-    """The CPU features that decide torch's fast paths (printed beside every timing)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    return " ".join(flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f" {flag}" in text) or "none of avx2/avx512/amx"
 
 
 def time_command(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:

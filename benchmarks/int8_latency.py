@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 
 import torch
@@ -21,22 +20,13 @@ from rich.table import Table
 
 from fsmc.compress.quantization import quantize_ptq
 from fsmc.config import load_params
+from fsmc.cpu_info import cpu_flags
 from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
 from fsmc.gate import measure_speedup
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.models.int8_graph import is_quantized
 from fsmc.workspace import Workspace
-
-
-def cpu_flags() -> str:
-    """The CPU features that decide the int8 and bf16 fast paths (printed beside every timing)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    flags = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16")
-    return " ".join(flag for flag in flags if f" {flag}" in text) or "none of avx2/avx512/vnni/amx"
 
 
 def main() -> None:

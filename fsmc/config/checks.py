@@ -254,8 +254,8 @@ def check_recovery(params: Params) -> None:
         + ", ".join(applicable_methods(c.scheme))
         + ".",
     )
-    for problem in configuration_problems(params):  # the chosen scheme's and method's own conditions
-        _check(False, problem)
+    problems = configuration_problems(params)  # the chosen scheme's and method's own conditions
+    _check(not problems, problems[0] if problems else "")
 
 
 def check_evaluation(params: Params) -> None:

@@ -47,7 +47,7 @@ def recover_student(
         keep_sparsity(student)
     float_student = student
     params = with_method_defaults(params)
-    quantize_after = {True: "qat"}.get(meta.get("quantize_after_recovery"), meta.get("quantize_after_recovery"))
+    quantize_after = meta.get("quantize_after_recovery")  # "qat" (int8-qat) or "ptq" (channel+int8-ptq)
     if quantize_after == "qat":
         student = prepare_qat(student, example)
         # Fake quantization observes float32 only (torch's fused observer refuses bf16 inputs).
@@ -60,8 +60,9 @@ def recover_student(
         recovered = convert_qat(recovered)
     elif quantize_after == "ptq":  # the shots first, then OOD images up to compress.calibration_images
         room = max(meta["calibration_images"] - len(context.data.images), 0)
-        recovered = quantize_ptq(recovered, torch.cat([context.data.images, context.data.ood_images[:room]]))
-        report.notes.append(f"int8 PTQ after recovery, calibrated on {len(context.data.images) + min(room, len(context.data.ood_images))} images")
+        calibration = torch.cat([context.data.images, context.data.ood_images[:room]])
+        recovered = quantize_ptq(recovered, calibration)
+        report.notes.append(f"int8 PTQ after recovery, calibrated on {len(calibration)} images")
     if quantize_after:
         out_meta = {**out_meta, **quantized_meta(float_student, example)}
         out_meta.pop("quantize_after_recovery")

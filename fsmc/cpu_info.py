@@ -19,3 +19,14 @@ def cpu_flags() -> str:
     except OSError:
         return platform.processor() or "unknown"
     return " ".join(flag for flag in FLAGS if f" {flag}" in text) or "none of " + "/".join(FLAGS)
+
+
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo``), or what the platform says where that is absent."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

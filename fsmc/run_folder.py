@@ -17,7 +17,7 @@ from fsmc.errors import FsmcError
 from fsmc.workspace import Workspace
 
 # Written after sealing, or by later commands: not part of the record.
-_UNSEALED = ("run.json", "export")
+_UNSEALED = ("run.json", "export", "ship")
 
 
 def seal(ws: Workspace) -> dict[str, str]:

@@ -39,6 +39,15 @@ class Workspace:
         return self._p("export", "onnx_check.json")
 
     @property
+    def shipped_model(self) -> Path:
+        """The student as shipped: ``model.onnx`` and ``runtime.json`` (written at promotion, after the seal)."""
+        return self._p("ship", "model")
+
+    @property
+    def ship_report(self) -> Path:
+        return self._p("ship", "report.json")
+
+    @property
     def input_sources(self) -> Path:
         return self._p("inputs", "sources.json")
 

@@ -264,6 +264,18 @@ def check_evaluation(params: Params) -> None:
     _check(params.evaluate.max_test_images >= 0, "evaluate.max_test_images must be >= 0 (0 means the whole test split).")
 
 
+def check_shipping(params: Params) -> None:
+    """``ship``: a known runtime and precision, a thread count and batch that can run, an agreement share."""
+    sh = params.ship
+    runtimes = ("auto", "openvino", "onnxruntime", "torch")
+    _check(sh.runtime in runtimes, f"ship.runtime={sh.runtime!r} is unknown; valid runtimes: {', '.join(runtimes)}.")
+    _check(sh.precision in ("auto", "fp32"), f"ship.precision={sh.precision!r} is unknown; valid: auto (bf16 where native), fp32.")
+    _check(sh.threads >= 0, f"ship.threads={sh.threads} must be >= 0 (0: the faster of 1 and all cores, measured).")
+    _check(sh.batch >= 1, f"ship.batch={sh.batch} must be at least 1.")
+    _check(sh.timing_seconds > 0, f"ship.timing_seconds={sh.timing_seconds} must be positive (2.0: two seconds of timed calls).")
+    _check(0 < sh.min_agreement <= 1, f"ship.min_agreement={sh.min_agreement} must lie in (0, 1] (0.98: 98 % of predictions).")
+
+
 def check_gate(params: Params) -> None:
     """``gate``: drops as fractions in [0, 1], a positive speed-up, a valid registry alias."""
     g = params.gate
@@ -312,7 +324,7 @@ def check_tracking(params: Params) -> None:
 
 SECTION_CHECKS = (
     check_seeds, check_data, check_sampling, check_curation, check_teacher_training, check_compression,
-    check_recovery, check_evaluation, check_gate, check_serving, check_tracking,
+    check_recovery, check_evaluation, check_shipping, check_gate, check_serving, check_tracking,
 )
 
 

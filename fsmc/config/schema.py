@@ -189,13 +189,25 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class ShipParams:
+    """How the registered student is shipped: the inference runtime that runs it, chosen by measuring on this CPU."""
+
+    runtime: str = "auto"  # auto (the fastest measured) | openvino | onnxruntime | torch
+    precision: str = "auto"  # auto (bf16 where the CPU computes it natively and the runtime can) | fp32
+    threads: int = 0  # inference threads; 0: the faster of 1 and all cores, measured at `batch`
+    batch: int = 1  # the batch the runtime and threads are chosen for (1: one image at a time, as online serving)
+    min_agreement: float = 0.98  # least share of test predictions a runtime must share with torch fp32 to be shipped
+    timing_seconds: float = 2.0  # seconds of timed calls per comparison (candidates; each batch); more: steadier figures
+
+
+@dataclass(frozen=True)
 class GateParams:
     """When a registered student earns the registry alias (``champion``): fair to every class, and faster."""
 
     max_top1_drop: float = 0.03  # teacher top-1 minus student top-1, at most (fraction, 0.03 = 3 points)
     max_worst_class_drop: float = 0.10  # teacher worst-class accuracy minus the student's, at most
-    min_speedup: float = 1.0  # teacher / student CPU latency at latency_batch, at least
-    latency_batch: int = 64  # test images per timed forward pass
+    min_speedup: float = 1.0  # compression speed-up at latency_batch (teacher and student in the shipped runtime), at least
+    latency_batch: int = 64  # images per timed forward pass for the gate (batch 1 is always reported beside it)
     alias: str = "champion"  # the registry alias the gate grants
 
 
@@ -228,6 +240,7 @@ class Params:
     compress: CompressParams = CompressParams()
     recover: RecoverParams = RecoverParams()
     evaluate: EvaluateParams = EvaluateParams()
+    ship: ShipParams = ShipParams()
     gate: GateParams = GateParams()
     serve: ServeParams = ServeParams()
     tracking: TrackingParams = TrackingParams()

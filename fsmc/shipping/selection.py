@@ -1,0 +1,152 @@
+"""Which runtime ships the student: every usable (runtime, precision, threads) measured on this CPU, the fastest kept.
+
+A runtime is usable when it is installed, runs the student's ONNX file, and agrees with torch fp32 on at
+least ``ship.min_agreement`` of the test predictions (bf16 may flip a few near-ties; more means it broke
+something). A runtime that is missing or fails falls back to the next with a one-line notice, down to torch
+eager, which always runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from fsmc.config import ShipParams
+from fsmc.shipping.latency import Latency, time_alternately, timed_batch
+from fsmc.shipping.shipped_model import compile_onnx
+
+FALLBACK_ORDER = ("openvino", "onnxruntime", "torch")  # fastest first, as measured on both kinds of CPU (issue 32)
+INSTALL = {"openvino": "openvino==2026.4.1", "onnxruntime": "onnxruntime==1.32.0"}
+
+
+@dataclass(frozen=True)
+class RuntimeChoice:
+    """One way to run a model: the runtime, its arithmetic precision and its thread count."""
+
+    runtime: str
+    precision: str
+    threads: int
+
+    @property
+    def label(self) -> str:
+        """E.g. ``openvino bf16, 1 thread``."""
+        return f"{self.runtime} {self.precision}, {self.threads} thread{'s' if self.threads != 1 else ''}"
+
+    def to_dict(self) -> dict:
+        """Plain values for JSON (``runtime.json`` of the shipped folder)."""
+        return asdict(self)
+
+
+def torch_runner(model: nn.Module) -> Callable[[np.ndarray], np.ndarray]:
+    """Torch eager fp32, as a user runs the module: ``model(x)`` under inference mode, torch's own thread count."""
+    model = model.cpu().eval()
+
+    def run_torch(images: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))).float().numpy()
+
+    return run_torch
+
+
+def runner(choice: RuntimeChoice, module: nn.Module, onnx_bytes: bytes | None) -> Callable[[np.ndarray], np.ndarray]:
+    """``module`` (or its ONNX file) run as ``choice`` says."""
+    if choice.runtime == "torch":
+        return torch_runner(module)
+    if onnx_bytes is None:
+        raise ValueError("the model has no ONNX file to run")
+    return compile_onnx(onnx_bytes, choice.runtime, choice.precision, choice.threads)
+
+
+def _missing(runtime: str) -> str | None:
+    """Why ``runtime`` cannot run here (not installed), or None."""
+    if runtime == "torch":
+        return None
+    try:
+        importlib.import_module(runtime)
+    except ImportError as error:
+        return f"{runtime} is not installed ({error}; `pip install {INSTALL[runtime]}`)"
+    return None
+
+
+def _bf16_native(runtime: str) -> bool:
+    """Whether ``runtime`` computes bf16 natively on this CPU (OpenVINO on AVX-512-BF16 / AMX)."""
+    if runtime != "openvino":
+        return False
+    import openvino
+
+    return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def candidates(ship: ShipParams, onnx_ok: bool) -> tuple[list[RuntimeChoice], list[str]]:
+    """The configurations worth measuring under ``ship``, and a one-line notice for each runtime that had to be left out."""
+    notices: list[str] = []
+    wanted = FALLBACK_ORDER if ship.runtime == "auto" else FALLBACK_ORDER[FALLBACK_ORDER.index(ship.runtime) :]
+    runtimes = []
+    for runtime in wanted:
+        reason = _missing(runtime) if (onnx_ok or runtime == "torch") else "the student could not be exported to ONNX"
+        if reason:
+            notices.append(f"ship: {runtime} left out: {reason}.")
+            continue
+        runtimes.append(runtime)
+        if ship.runtime != "auto":  # the one asked for, or the first that runs after it
+            break
+    all_cores = torch.get_num_threads()
+    threads = [ship.threads] if ship.threads else sorted({1, all_cores})
+    found = []
+    for runtime in runtimes:
+        if runtime == "torch":  # torch's thread count is process-wide: the user's setting, not ours to change
+            found.append(RuntimeChoice("torch", "fp32", all_cores))
+            continue
+        precision = "bf16" if ship.precision == "auto" and _bf16_native(runtime) else "fp32"
+        found += [RuntimeChoice(runtime, precision, n) for n in threads]
+    return found, notices
+
+
+def agreement(logits: np.ndarray, reference: np.ndarray) -> float:
+    """Share of images whose predicted class is the same in both."""
+    return float((logits.argmax(1) == reference.argmax(1)).mean())
+
+
+def choose_runtime(
+    student: nn.Module, onnx_bytes: bytes | None, images: np.ndarray, ship: ShipParams
+) -> tuple[RuntimeChoice, dict[str, dict], list[str]]:
+    """The fastest usable configuration for ``student`` at ``ship.batch`` images, among :func:`candidates`.
+
+    ``images`` (test images, float32 N x C x H x W) check each runtime's agreement with torch and make the
+    timed batch. Returns the choice, every candidate's figures (``{label: {"latency"|"skipped", ...}}``)
+    and the notices.
+    """
+    options, notices = candidates(ship, onnx_bytes is not None)
+    reference = torch_runner(student)(images)
+    usable: dict[RuntimeChoice, Callable] = {}
+    report: dict[str, dict] = {}
+    for option in options:
+        try:
+            run = runner(option, student, onnx_bytes)
+            agreed = agreement(run(images), reference)
+        except Exception as error:  # a runtime that cannot run this model is skipped, not fatal: torch still can
+            notices.append(f"ship: {option.label} could not run the student ({type(error).__name__}: {str(error)[:160]}).")
+            report[option.label] = {**option.to_dict(), "skipped": f"{type(error).__name__}"}
+            continue
+        if agreed < ship.min_agreement:
+            notices.append(f"ship: {option.label} agrees with torch fp32 on only {100 * agreed:.1f} % of test predictions; left out.")
+            report[option.label] = {**option.to_dict(), "skipped": f"agreement {agreed:.4f}", "agreement": agreed}
+            continue
+        usable[option] = run
+        report[option.label] = {**option.to_dict(), "agreement": agreed}
+    if not usable:  # only when even torch failed its own agreement: impossible, but say so plainly
+        raise RuntimeError("no runtime could run the student")
+    batch = timed_batch(images, ship.batch)
+    timed: dict[RuntimeChoice, Latency] = time_alternately(
+        {o: (lambda r=r: r(batch)) for o, r in usable.items()}, ship.batch, ship.timing_seconds
+    )
+    for option, latency in timed.items():
+        report[option.label]["latency"] = latency.to_dict()
+    best = min(timed, key=lambda o: (timed[o].median_ms, o.threads))
+    return best, report, notices
+

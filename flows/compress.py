@@ -18,9 +18,10 @@ from fsmc.run_folder import seal, verify
 from fsmc.stages import CACHED_PIPELINE
 from fsmc.workspace import Workspace, new_run_folder
 from tasks.prefect_artifacts import publish_run_artifacts
-from tasks.promotion import mark_rolled_back, promote_task, speedup_task
+from tasks.promotion import mark_rolled_back, promote_task
 from tasks.run_summary import run_name
 from tasks.settings import tracking_errors, tracking_uri
+from tasks.shipping import ship_task
 from tasks.stages import STAGE_TASKS, record_inputs_task
 from tasks.tracking import log_run_task
 
@@ -40,11 +41,11 @@ def register_and_promote(p: Params, ws: Workspace, wall_seconds: float) -> tuple
     registered = None
     try:
         with transaction() as txn:
-            registered = log_run_task(p, ws, wall_seconds)
+            shipped = ship_task(p, ws)
+            registered = log_run_task(p, ws, wall_seconds, shipped)
             txn.set("registered", registered)
             txn.set("alias", p.gate.alias)
-            speed = speedup_task(p, ws)
-            promotion = promote_task(p, ws, registered, speed)
+            promotion = promote_task(p, ws, registered, shipped)
             # Which MLflow run holds this folder: `fsmc export` logs its ONNX file there.
             write_json(ws.run_record, {**read_json(ws.run_record), "mlflow_run_id": registered["run_id"], "registered_model": registered})
     except Exception as error:
@@ -59,7 +60,17 @@ def register_and_promote(p: Params, ws: Workspace, wall_seconds: float) -> tuple
             f"Nothing is lost: the run's outputs stay in {ws.root}; once the tracking store answers, log them "
             f"with `fsmc log-run {ws.root}`."
         ) from error
-    return registered, promotion
+    return registered, {**promotion, "shipped": shipped_summary(shipped)}
+
+
+def shipped_summary(shipped: dict) -> dict:
+    """The ship report as the run's JSON tells it: the runtime, accuracy as shipped, latency per batch, notices."""
+    return {
+        "runtime": shipped["choice"],
+        "accuracy": {k: shipped["accuracy"][k] for k in ("top1", "worst_class_acc", "agreement_with_fp32", "top1_vs_fp32")},
+        "latency": shipped["latency"],
+        "notices": shipped["notices"],
+    }
 
 
 @flow(name="log-run")

@@ -9,7 +9,7 @@ from tasks.settings import tracking_errors
 
 # Tasks that talk to the tracking server: their failures are the server's, not bugs, so a retry
 # is logged as one line and the CLI's closing paragraph says what to do.
-_TRACKING_TASKS = ("log_to_mlflow", "measure_speedup", "promotion_gate")
+_TRACKING_TASKS = ("log_to_mlflow", "promotion_gate")
 
 
 class _HideUserErrors(logging.Filter):

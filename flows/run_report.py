@@ -48,6 +48,7 @@ def print_run_report(result: dict[str, Any]) -> None:
             style=style,
         )
     console.print(per_class)
+    print_latency(console, result["promotion"]["shipped"])
     model = result["registered_model"]
     console.print(
         f"registered [bold]{model['name']}[/] version {model['version']} (MLflow run {result['mlflow_run_id']}); "
@@ -55,9 +56,33 @@ def print_run_report(result: dict[str, Any]) -> None:
         + (f"; reused from the stage cache: {', '.join(result['stages_reused'])}" if result["stages_reused"] else "")
     )
     promotion = result["promotion"]
-    speed = f"speed-up x{promotion['speedup']:.2f} at batch {promotion['batch']} ({promotion['teacher_ms']:.2f} -> {promotion['student_ms']:.2f} ms)"
+    speed = (
+        f"compression speed-up x{promotion['speedup']:.2f} at batch {promotion['batch']} in {promotion['runtime']} "
+        f"({promotion['teacher_ms']:.2f} -> {promotion['student_ms']:.2f} ms)"
+    )
     if promotion["passed"]:
         console.print(f"[green]gate passed[/]: version {model['version']} is now @{promotion['alias']}; {speed}")
     else:
         holder = f"version {promotion['alias_holder']}" if promotion["alias_holder"] else "no version"
         console.print(f"[yellow]gate failed[/]: {'; '.join(promotion['reasons'])}; {speed}. @{promotion['alias']} stays on {holder}.")
+
+
+def print_latency(console: Console, shipped: dict[str, Any]) -> None:
+    """The latency a user will see: teacher (torch eager, and in the shipped runtime) against the shipped student."""
+    latency = shipped["latency"]
+    table = Table(
+        title=f"latency, median / p90 ms: student shipped in {latency['label']}",
+        caption=f"{latency['cpu']}; {latency['cpu_flags']}; torch eager: {latency['torch_threads']} threads. "
+        "compression: teacher and student in the same runtime; deployment: the shipped student against the teacher in torch eager.",
+    )
+    for column in ("batch", "teacher, torch eager", "teacher, same runtime", "student, shipped", "compression", "deployment"):
+        table.add_column(column, justify="right")
+    for batch, timed in latency["batches"].items():
+        cells = [f"{timed[k]['median_ms']:.3f} / {timed[k]['p90_ms']:.3f}" for k in ("teacher_eager", "teacher_same_runtime", "student_shipped")]
+        table.add_row(batch, *cells, f"x{timed['compression_speedup']:.2f}", f"x{timed['deployment_speedup']:.2f}")
+    console.print(table)
+    accuracy = shipped["accuracy"]
+    console.print(
+        f"shipped student: top-1 {_percent(accuracy['top1'])} % ({100 * accuracy['top1_vs_fp32']:+.2f} against torch fp32, "
+        f"{_percent(accuracy['agreement_with_fp32'])} % of predictions the same)"
+    )

@@ -54,8 +54,8 @@ class GateDecision:
     measured: dict[str, float] = field(default_factory=dict)
 
 
-def decide(metrics: dict, speedup: float, gate: GateParams) -> GateDecision:
-    """Apply the three limits of ``gate`` to ``evaluate/metrics.json`` and a measured speed-up."""
+def decide(metrics: dict, speedup: float, gate: GateParams, where: str = "") -> GateDecision:
+    """Apply the three limits of ``gate`` to ``evaluate/metrics.json`` and a measured speed-up (``where``: how it was measured)."""
     teacher, student = metrics["teacher"], metrics["student"]
     top1_drop = teacher["top1"] - student["top1"]
     worst_drop = teacher["worst_class_acc"] - student["worst_class_acc"]
@@ -67,6 +67,6 @@ def decide(metrics: dict, speedup: float, gate: GateParams) -> GateDecision:
             f"worst-class accuracy dropped {100 * worst_drop:.2f} points (limit {100 * gate.max_worst_class_drop:.2f})"
         )
     if speedup < gate.min_speedup:
-        reasons.append(f"speed-up x{speedup:.2f} is below the minimum x{gate.min_speedup:.2f}")
+        reasons.append(f"speed-up x{speedup:.2f}{f' ({where})' if where else ''} is below the minimum x{gate.min_speedup:.2f}")
     measured = {"top1_drop": top1_drop, "worst_class_drop": worst_drop, "speedup": speedup}
     return GateDecision(passed=not reasons, reasons=reasons, measured=measured)

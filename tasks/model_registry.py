@@ -1,15 +1,19 @@
-"""Logging a model to MLflow and registering it: the registered format (TorchScript), the input contract, version tags."""
+"""Logging a model to MLflow and registering it: the registered formats (TorchScript + the shipped runtime), the input contract, version tags."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import warnings
+from pathlib import Path
 
 import mlflow
 import numpy as np
 import torch
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import Model, infer_signature
+
+import tasks.shipped_flavor
 
 
 def tag_version(name: str, version: str, tags: dict[str, str]) -> None:
@@ -45,6 +49,7 @@ def log_model_version(
     tags: dict[str, str],
     description: str,
     artifact_name: str = "student",
+    shipped: tuple[Path, dict] | None = None,
 ):
     """Log ``model`` as the active run's ``artifact_name`` model and register it as a new version of ``registered_name``.
 
@@ -52,11 +57,18 @@ def log_model_version(
     metadata are fsmc's input contract: a model logged here can be the teacher of a next round
     (``teacher=models:/...``) with no settings about its input.
 
+    ``shipped`` (the shipped folder and its ``runtime.json`` choice) makes the version's ``python_function``
+    flavor run that runtime (:mod:`tasks.shipped_flavor`); ``mlflow.pytorch.load_model`` still gives TorchScript.
+
     Returns:
         (MLflow's ModelInfo, the registered version number as a string).
     """
     signature = infer_signature(example.numpy(), model(example).detach().numpy().astype(np.float32))
     requirements = [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
+    shipped_folder = None
+    if shipped is not None and shipped[1]["runtime"] != "torch":
+        shipped_folder, runtime = shipped[0], shipped[1]["runtime"]
+        requirements.append(f"{runtime}=={importlib.metadata.version(runtime)}")
     metadata = {"class_names": list(class_names), "input": "float32 images in [0, 1], N x C x H x W, normalisation inside"}
     # TorchScript for every student, float and int8: what `mlflow.pytorch.load_model` returns then takes the calls a
     # PyTorch user makes first (.eval(), .to(device), torch.no_grad()) and any batch size, and loading it runs no
@@ -74,9 +86,12 @@ def log_model_version(
         mlflow_pytorch_log.setLevel(logging.ERROR)
         try:
             scripted = torch.jit.trace(model.eval(), example)
-            info = mlflow.pytorch.log_model(
-                scripted,
+            info = Model.log(
+                artifact_path=None,  # required positionally by MLflow 3.17, deprecated for `name`
                 name=artifact_name,
+                flavor=tasks.shipped_flavor,
+                pytorch_model=scripted,
+                shipped_folder=shipped_folder,
                 signature=signature,
                 metadata=metadata,
                 input_example=example.numpy(),

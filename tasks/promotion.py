@@ -16,18 +16,13 @@ from __future__ import annotations
 import json
 
 import mlflow
-import numpy as np
 from mlflow.exceptions import MlflowException
 from prefect import task
 from prefect.transactions import Transaction, get_transaction
 
 from fsmc.atomic import read_json
 from fsmc.config import Params
-from fsmc.data.images import to_tensor
-from fsmc.data.sources import load_dataset
-from fsmc.evaluation import stratified_subset
-from fsmc.gate import decide, measure_speedup
-from fsmc.models.checkpoint import load_checkpoint
+from fsmc.gate import decide
 from fsmc.workspace import Workspace
 from tasks.settings import tracking_uri, use_tracking_store
 
@@ -39,25 +34,40 @@ def _current_holder(client: mlflow.MlflowClient, name: str, alias: str) -> str |
         return None
 
 
-@task(name="measure_speedup")
-def speedup_task(params: Params, ws: Workspace) -> dict:
-    """CPU latency of teacher and student on a batch of ``gate.latency_batch`` test images."""
-    teacher, _, _ = load_checkpoint(ws.teacher_model)
-    student, _, _ = load_checkpoint(ws.student_model)
-    test = stratified_subset(load_dataset(params.data).test, params.evaluate.max_test_images)
-    # A test split smaller than the batch is repeated: the gate times the batch size the user asked for.
-    indices = np.arange(params.gate.latency_batch) % len(test)
-    batch = to_tensor(test.images[indices], test.pixel_max)
-    return measure_speedup(teacher, student, batch)
+def gate_speed(shipped: dict, batch: int) -> dict:
+    """What the gate reads of a ship report: the compression speed-up at ``batch`` and the latencies behind it."""
+    latency = shipped["latency"]
+    timed = latency["batches"][str(batch)]
+    student = timed.get("student_same_runtime", timed["student_shipped"])
+    return {
+        "speedup": timed["compression_speedup"],
+        "deployment_speedup": timed["deployment_speedup"],
+        "teacher_ms": timed["teacher_same_runtime"]["median_ms"],
+        "student_ms": student["median_ms"],
+        "batch": batch,
+        "runtime": latency["compression_runtime"],
+    }
+
+
+def gated_metrics(metrics: dict, shipped: dict) -> dict:
+    """``evaluate/metrics.json`` with the student's accuracy as shipped (its runtime's precision may differ from fp32)."""
+    accuracy = shipped["accuracy"]
+    return {**metrics, "student": {**metrics["student"], "top1": accuracy["top1"], "worst_class_acc": accuracy["worst_class_acc"]}}
 
 
 @task(name="promotion_gate")
-def promote_task(params: Params, ws: Workspace, registered: dict, speed: dict) -> dict:
-    """Record the gate decision on the model version and move the alias if it passed."""
+def promote_task(params: Params, ws: Workspace, registered: dict, shipped: dict) -> dict:
+    """Record the gate decision on the model version and move the alias if it passed.
+
+    The gate reads the student as shipped: its accuracy in the shipped runtime, and the compression speed-up
+    (teacher and student in that same runtime) at ``gate.latency_batch``.
+    """
     use_tracking_store()
     client = mlflow.MlflowClient()
     name, version, alias = registered["name"], registered["version"], params.gate.alias
-    decision = decide(read_json(ws.metrics), speed["speedup"], params.gate)
+    speed = gate_speed(shipped, params.gate.latency_batch)
+    where = f"at batch {speed['batch']}, teacher and student both in {speed['runtime']}"
+    decision = decide(gated_metrics(read_json(ws.metrics), shipped), speed["speedup"], params.gate, where)
     previous = _current_holder(client, name, alias)
     transaction = get_transaction()
     if transaction is not None:

@@ -23,6 +23,7 @@ from tasks.git_info import git_commit
 from tasks.model_registry import log_model_version, tag_version
 from tasks.run_summary import describe_run, run_name
 from tasks.settings import artifact_root, use_tracking_store
+from tasks.shipping import latency_metrics, latency_table
 
 # "Creating initial MLflow database tables..." on every new project store: plumbing, not news to a user.
 for _plumbing in ("mlflow.store.db.utils", "alembic.runtime.migration"):
@@ -95,8 +96,11 @@ def _metrics(evaluation: dict) -> dict[str, float]:
     return metrics
 
 
-def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
+def log_run(params: Params, ws: Workspace, wall_seconds: float, shipped: dict | None = None) -> dict:
     """Log the finished pipeline in ``ws`` as one MLflow run and register its student.
+
+    ``shipped`` (:func:`fsmc.shipping.ship.ship`'s report) adds the latency metrics and table, the runtime tags,
+    and makes the registered version's pyfunc run the shipped runtime.
 
     Returns:
         ``{"run_id", "name", "version", "experiment_id"}`` of the run and the registered model version.
@@ -124,6 +128,9 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     if params.data.registry_teacher and (lineage := registry_teacher_record(params.data.teacher)):
         tags |= {"teacher_registered_model": lineage["name"], "teacher_model_version": lineage["version"]}
         tags["teacher_format"] = lineage.get("format", "fsmc-checkpoint")
+    if shipped is not None:
+        tags |= {"ship.runtime": shipped["choice"]["runtime"], "ship.precision": shipped["choice"]["precision"],
+                 "ship.threads": str(shipped["choice"]["threads"]), "ship.cpu_flags": shipped["latency"]["cpu_flags"]}  # fmt: skip
     if params.teacher.trust_pickle:  # the opt-in is part of the run's record, whether or not a pickle needed it
         tags["fsmc.trust_pickle"] = "true"
     run_experiment = experiment_id(params.tracking.experiment)
@@ -131,7 +138,7 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     if done is not None:
         tag_version(done["name"], done["version"], tags)  # an attempt may have died before its tags
         return done
-    description = describe_run(params, evaluation)
+    description = describe_run(params, evaluation) + (f"\n{latency_table(shipped)}" if shipped is not None else "")
     # The run spans the pipeline (it is created when logging starts, after the work): its start is the flow's.
     client = mlflow.MlflowClient()
     created = client.create_run(
@@ -142,15 +149,18 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float) -> dict:
     )
     with mlflow.start_run(run_id=created.info.run_id) as run:
         mlflow.log_params(params.flat())
-        mlflow.log_metrics({**_metrics(evaluation), "wall_seconds": wall_seconds})
+        mlflow.log_metrics({**_metrics(evaluation), **(latency_metrics(shipped) if shipped else {}), "wall_seconds": wall_seconds})
         _log_dataset_inputs(ws)
         _log_recovery_curves(client, run.info.run_id, ws)
         mlflow.log_artifacts(str(ws.root), artifact_path="pipeline")
-        _, version = log_model_version(student, example, dataset.classes, params.tracking.registered_model, tags, description)
+        _, version = log_model_version(
+            student, example, dataset.classes, params.tracking.registered_model, tags, description,
+            shipped=(ws.shipped_model, shipped["choice"]) if shipped is not None else None,
+        )  # fmt: skip
     return {"run_id": run.info.run_id, "name": params.tracking.registered_model, "version": version, "experiment_id": run_experiment}
 
 
 @task(name="log_to_mlflow", retries=2, retry_delay_seconds=[2, 10])
-def log_run_task(params: Params, ws: Workspace, wall_seconds: float) -> dict:
+def log_run_task(params: Params, ws: Workspace, wall_seconds: float, shipped: dict | None = None) -> dict:
     """Log and register (retried: the tracking server may be briefly unreachable)."""
-    return log_run(params, ws, wall_seconds)
+    return log_run(params, ws, wall_seconds, shipped)

@@ -65,11 +65,11 @@ from fsmc.config.schema import (
     DataParams,
     EvaluateParams,
     GateParams,
-    ShipParams,
     Params,
     RecoverParams,
     SampleParams,
     ServeParams,
+    ShipParams,
     TeacherParams,
     TrackingParams,
 )

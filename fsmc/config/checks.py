@@ -269,7 +269,10 @@ def check_shipping(params: Params) -> None:
     sh = params.ship
     runtimes = ("auto", "openvino", "onnxruntime", "torch")
     _check(sh.runtime in runtimes, f"ship.runtime={sh.runtime!r} is unknown; valid runtimes: {', '.join(runtimes)}.")
-    _check(sh.precision in ("auto", "fp32"), f"ship.precision={sh.precision!r} is unknown; valid: auto (bf16 where native), fp32.")
+    _check(
+        sh.inference_precision in ("auto", "fp32"),
+        f"ship.inference_precision={sh.inference_precision!r} is unknown; valid: auto (bf16 where native), fp32.",
+    )
     _check(sh.threads >= 0, f"ship.threads={sh.threads} must be >= 0 (0: the faster of 1 and all cores, measured).")
     _check(sh.batch >= 1, f"ship.batch={sh.batch} must be at least 1.")
     _check(sh.timing_seconds > 0, f"ship.timing_seconds={sh.timing_seconds} must be positive (2.0: two seconds of timed calls).")

@@ -193,7 +193,7 @@ class ShipParams:
     """How the registered student is shipped: the inference runtime that runs it, chosen by measuring on this CPU."""
 
     runtime: str = "auto"  # auto (the fastest measured) | openvino | onnxruntime | torch
-    precision: str = "auto"  # auto (bf16 where the CPU computes it natively and the runtime can) | fp32
+    inference_precision: str = "auto"  # auto (bf16 where the CPU computes it natively and the runtime can) | fp32
     threads: int = 0  # inference threads; 0: the faster of 1 and all cores, measured at `batch`
     batch: int = 1  # the batch the runtime and threads are chosen for (1: one image at a time, as online serving)
     min_agreement: float = 0.98  # least share of test predictions a runtime must share with torch fp32 to be shipped

@@ -102,7 +102,7 @@ def candidates(ship: ShipParams, onnx_ok: bool) -> tuple[list[RuntimeChoice], li
         if runtime == "torch":  # torch's thread count is process-wide: the user's setting, not ours to change
             found.append(RuntimeChoice("torch", "fp32", all_cores))
             continue
-        precision = "bf16" if ship.precision == "auto" and _bf16_native(runtime) else "fp32"
+        precision = "bf16" if ship.inference_precision == "auto" and _bf16_native(runtime) else "fp32"
         found += [RuntimeChoice(runtime, precision, n) for n in threads]
     return found, notices
 

@@ -108,6 +108,32 @@ def test_registered_model_comes_back_from_the_registry_and_predicts(first_run, p
 
     # One load and one forward pass on images in [0, 1] is all a user needs.
     assert _registered_model_accuracy(name, version) == pytest.approx(first_run["student"]["top1"])
+    _check_shipped_version(first_run, name, version)
+
+
+def _check_shipped_version(summary: dict, name: str, version: str) -> None:
+    """The version's pyfunc runs the runtime fsmc chose, and reproduces the accuracy fsmc measured in it; latency as a user reads it."""
+    shipped = summary["promotion"]["shipped"]
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    if shipped["runtime"]["runtime"] != "torch":
+        assert pyfunc.metadata.flavors["python_function"]["loader_module"] == "fsmc_shipped_model"
+        folder = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{version}"))
+        assert json.loads((folder / "shipped" / "runtime.json").read_text()) == shipped["runtime"]
+    digits = load_digits_dataset(0.3, 0)
+    logits = pyfunc.predict(to_tensor(digits.test.images, digits.test.pixel_max).numpy())
+    assert float(np.mean(logits.argmax(1) == digits.test.labels)) == pytest.approx(shipped["accuracy"]["top1"])
+    assert shipped["accuracy"]["agreement_with_fp32"] >= 0.98
+    for batch in ("1", "64"):
+        timed = shipped["latency"]["batches"][batch]
+        for role in ("teacher_eager", "teacher_same_runtime", "student_shipped"):
+            assert 0 < timed[role]["median_ms"] <= timed[role]["p90_ms"] and timed[role]["batch"] == int(batch)
+        assert timed["deployment_speedup"] == pytest.approx(timed["teacher_eager"]["median_ms"] / timed["student_shipped"]["median_ms"])
+    assert shipped["latency"]["cpu_flags"] and shipped["latency"]["torch_threads"] >= 1
+    client = mlflow.MlflowClient()
+    run = client.get_run(summary["mlflow_run_id"])
+    assert run.data.metrics["latency.b1.student_shipped.p90_ms"] == pytest.approx(shipped["latency"]["batches"]["1"]["student_shipped"]["p90_ms"])
+    assert run.data.tags["ship.runtime"] == shipped["runtime"]["runtime"]
+    assert "deployment speed-up" in client.get_model_version(name, version).description
 
 
 def test_mlflow_models_serve_answers_rest_requests_with_the_students_logits(first_run, project):
@@ -137,9 +163,11 @@ def test_mlflow_models_serve_answers_rest_requests_with_the_students_logits(firs
         server.communicate(timeout=60)
     mlflow.set_tracking_uri(store)
     with torch.no_grad():
-        expected = mlflow.pytorch.load_model(f"models:/{name}/{version}").eval()(images).numpy()
+        in_torch = mlflow.pytorch.load_model(f"models:/{name}/{version}").eval()(images).numpy()
+    shipped = mlflow.pyfunc.load_model(f"models:/{name}/{version}").predict(images.numpy())  # the runtime fsmc shipped
     assert served.shape == (5, 10)
-    np.testing.assert_allclose(served, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(served, shipped, rtol=1e-4, atol=1e-4)
+    assert (served.argmax(1) == in_torch.argmax(1)).all()
 
 
 async def _prefect_artifacts() -> list:
@@ -181,7 +209,10 @@ def test_human_output_is_a_table(project, first_run):
 
 
 def test_an_int8_student_is_logged_and_registered_as_torchscript(project):
-    result = run_cli(["run", "--json", "--workspace", "runs/int8", "--set", "scheme=int8-ptq", "--set", "method=none", *FAST], cwd=project)
+    result = run_cli(
+        ["run", "--json", "--workspace", "runs/int8", "--set", "scheme=int8-ptq", "--set", "method=none", "--set", "ship.runtime=openvino", *FAST],
+        cwd=project,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["student"]["bytes"] * 3.3 < summary["teacher"]["bytes"]
@@ -189,6 +220,9 @@ def test_an_int8_student_is_logged_and_registered_as_torchscript(project):
     name, version = summary["registered_model"]["name"], summary["registered_model"]["version"]
     assert mlflow.MlflowClient().get_model_version(name, version).tags["scheme"] == "int8-ptq"
     assert _registered_model_accuracy(name, version) == pytest.approx(summary["student"]["top1"])
+    # The int8 graph ships in OpenVINO (asked for): its pyfunc gives what fsmc measured of it.
+    assert summary["promotion"]["shipped"]["runtime"]["runtime"] == "openvino"
+    _check_shipped_version(summary, name, version)
 
     # fsmc export: ONNX checked against torch, logged to the same MLflow run.
     exported = run_cli(["export", "runs/int8", "--format", "onnx", "--json"], cwd=project)
@@ -213,7 +247,7 @@ def test_promotion_gate_moves_the_alias_only_when_the_student_passes(project, fi
     assert str(client.get_model_version_by_alias(name, "champion").version) == version
     assert client.get_model_version(name, version).tags["gate.passed"] == "true"
 
-    strict = run_cli(["run", "--json", "--workspace", "runs/gate-fail", *FAST, "--set", "max_top1_drop=0"], cwd=project)
+    strict = run_cli(["run", "--json", "--workspace", "runs/gate-fail", *FAST, "--set", "max_top1_drop=0", "--set", "ship.runtime=torch"], cwd=project)
     assert strict.returncode == 0, strict.stderr[-3000:]
     refused = json.loads(strict.stdout.strip().splitlines()[-1])
     refused_version = refused["registered_model"]["version"]
@@ -221,6 +255,8 @@ def test_promotion_gate_moves_the_alias_only_when_the_student_passes(project, fi
     tags = client.get_model_version(name, refused_version).tags
     assert tags["gate.passed"] == "false" and "top-1 dropped" in tags["gate.reasons"]
     assert str(client.get_model_version_by_alias(name, "champion").version) == version  # the previous champion stays
+    assert refused["promotion"]["shipped"]["runtime"]["runtime"] == "torch"  # asked for: mlflow.pytorch's own pyfunc
+    _check_shipped_version(refused, name, refused_version)
 
     # The champion exports straight from the registry; the file lands in exports/.
     exported = run_cli(["export", f"models:/{name}@champion", "--json"], cwd=project)

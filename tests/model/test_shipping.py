@@ -1,0 +1,91 @@
+"""Shipping a student: every runtime fsmc may ship runs the same model, a missing runtime falls back, timings are well formed.
+
+Correctness only: which runtime is fastest is measured in benchmarks/runtime_latency.py, never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from fsmc.config import ShipParams, load_params
+from fsmc.errors import FsmcError
+from fsmc.export import to_onnx
+from fsmc.shipping.latency import time_alternately
+from fsmc.shipping.selection import RuntimeChoice, candidates, choose_runtime, runner
+from fsmc.shipping.shipped_model import CONFIG_FILE, MODEL_FILE, STATIC_SHAPES, ShippedModel
+
+
+def _small_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
+        torch.nn.Conv2d(16, 16, 3, padding=1, stride=2), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 10),
+    ).eval()  # fmt: skip
+
+
+@pytest.mark.parametrize("runtime", ["openvino", "onnxruntime", "torch"])
+def test_each_runtime_gives_torchs_logits_at_every_batch_size(runtime):
+    """fp32 in every runtime; OpenVINO compiles a static model per batch size, and past its limit the dynamic one serves."""
+    net = _small_net()
+    run = runner(RuntimeChoice(runtime, "fp32", 1), net, to_onnx(net, torch.rand(1, 3, 16, 16)))
+    for batch in [1, 3, 64, *range(4, 4 + STATIC_SHAPES)]:  # more shapes than are compiled statically
+        images = torch.rand(batch, 3, 16, 16)
+        with torch.inference_mode():
+            expected = net(images).numpy()
+        np.testing.assert_allclose(run(images.numpy()), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_shipped_folder_runs_alone_and_agrees_with_the_chosen_runtime(tmp_path):
+    net = _small_net()
+    onnx_bytes = to_onnx(net, torch.rand(1, 3, 16, 16))
+    images = torch.rand(40, 3, 16, 16).numpy()
+    choice, report, notices = choose_runtime(net, onnx_bytes, images, ShipParams(runtime="auto", timing_seconds=0.2))
+    assert choice.label in report and "latency" in report[choice.label]
+    assert all(r.get("agreement", 0) >= 0.98 for r in report.values() if "skipped" not in r)
+    if choice.runtime == "torch":  # the rest is about the ONNX runtimes
+        choice = RuntimeChoice("onnxruntime", "fp32", 1)
+    (tmp_path / MODEL_FILE).write_bytes(onnx_bytes)
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(choice.to_dict()))
+    shipped = ShippedModel(tmp_path)
+    np.testing.assert_allclose(shipped.predict(images), runner(choice, net, onnx_bytes)(images), rtol=1e-5, atol=1e-5)
+
+
+def test_a_missing_runtime_falls_back_to_the_next_with_a_one_line_notice(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # what `import openvino` meets where it is not installed
+    options, notices = candidates(ShipParams(runtime="openvino", threads=2), onnx_ok=True)
+    assert options == [RuntimeChoice("onnxruntime", "fp32", 2)]
+    assert len(notices) == 1 and "openvino is not installed" in notices[0] and "\n" not in notices[0]
+
+
+def test_a_model_that_does_not_export_ships_in_torch_eager():
+    options, notices = candidates(ShipParams(), onnx_ok=False)
+    assert [o.runtime for o in options] == ["torch"]
+    assert all("could not be exported to ONNX" in n for n in notices) and len(notices) == 2
+
+
+def test_precision_fp32_measures_only_fp32_and_auto_measures_both_thread_counts():
+    options, _ = candidates(ShipParams(inference_precision="fp32"), onnx_ok=True)
+    assert {o.precision for o in options} == {"fp32"}
+    assert {o.threads for o in options if o.runtime != "torch"} == {1, torch.get_num_threads()}
+
+
+def test_latency_has_median_p90_and_enough_repeats_for_every_caller():
+    timed = time_alternately({"quick": lambda: sum(range(100)), "slow": lambda: sum(range(20_000))}, batch=1, budget_s=0.2)
+    for latency in timed.values():
+        assert latency.repeats >= 5 and 0 < latency.median_ms <= latency.p90_ms and latency.batch == 1
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [("ship.runtime=tensorrt", "ship.runtime='tensorrt'"), ("ship.inference_precision=fp16", "ship.inference_precision='fp16'"),
+     ("ship.threads=-1", "ship.threads=-1"), ("ship.batch=0", "ship.batch=0"), ("ship.min_agreement=0", "ship.min_agreement=0")],
+)  # fmt: skip
+def test_bad_ship_settings_are_refused(override, named):
+    with pytest.raises(FsmcError, match=named.replace(".", r"\.")):
+        load_params(None, [override])

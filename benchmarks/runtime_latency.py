@@ -89,7 +89,7 @@ def main() -> None:
                 size, args.seconds,
             )  # fmt: skip
             results[size].append((label, {"timed": timed, "agreement": agreement}))
-    console = Console()
+    console = Console(width=max(Console().width, 130))  # the table unwrapped, also when piped
     console.print(f"CPU: {cpu_model()}; flags: {cpu_flags()}; torch threads {threads}; x1/x{threads}: runtime threads; "
                   f"1 / MACs ratio x{macs:.2f}; run {args.run_folder.name}")  # fmt: skip
     for size, rows in results.items():

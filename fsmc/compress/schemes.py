@@ -9,6 +9,8 @@
 ``distill``     a smaller architecture trained from the teacher, see ``distill``
 ``channel+``    channel pruning, float recovery, then int8 PTQ of the recovered
 ``int8-ptq``    student (the recover stage quantizes after the method)
+``block-drop``  whole residual blocks removed, the least recoverable last, see
+                ``blocks``
 ==============  ===============================================================
 
 Adding a scheme is a function here registered in ``SCHEMES`` and its declaration module in
@@ -25,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from fsmc.compress.blocks import drop_blocks
 from fsmc.compress.distill import smaller_student
 from fsmc.compress.importance_batch import class_aware_loss, taylor_loss
 from fsmc.compress.pruning import prune_channels
@@ -99,6 +102,12 @@ def _channel_int8_ptq(teacher: NormalizedClassifier, params: CompressParams, inp
     return pruned
 
 
+def _block_drop(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
+    images, _, ood = _calibration(inputs, params.calibration_images)
+    student, record = drop_blocks(teacher, params.ratio, torch.cat([images, ood]), inputs.example)
+    return Compressed(student, inputs.spec, {"dropped_blocks": record["dropped_blocks"]}, record)
+
+
 def _distill(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
     name = params.resolved_student(inputs.teacher_name)
     student, spec = smaller_student(teacher, inputs.spec, name, params.student_init, inputs.example)
@@ -112,6 +121,7 @@ SCHEMES: dict[str, Callable[[NormalizedClassifier, CompressParams, SchemeInputs]
     "int8-qat": _int8_qat,
     "distill": _distill,
     "channel+int8-ptq": _channel_int8_ptq,
+    "block-drop": _block_drop,
 }
 
 def compress(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:

@@ -105,6 +105,13 @@ def _resize_to(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
                 module.register_buffer(key, torch.empty_like(state[prefix + key]))
 
 
+def without_blocks(model: nn.Module, dropped: list[str]) -> nn.Module:
+    """``model`` with each named block replaced by the identity (scheme ``block-drop``; also how its checkpoint is rebuilt)."""
+    for name in dropped:
+        model.set_submodule(name, nn.Identity())
+    return model
+
+
 def load_checkpoint(path: Path) -> tuple[NormalizedClassifier, dict[str, Any], dict[str, Any]]:
     """Load a checkpoint written by :func:`save_checkpoint`; returns (model in eval mode, spec, meta)."""
     path = Path(path)
@@ -119,8 +126,8 @@ def load_checkpoint(path: Path) -> tuple[NormalizedClassifier, dict[str, Any], d
         raise FsmcError(f"Checkpoint {path} could not be loaded safely (weights_only=True): {error}") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise FsmcError(f"{path} is not an fsmc checkpoint (expected format {FORMAT!r}).")
-    model = build(blob["spec"])
     meta = blob["meta"]
+    model = without_blocks(build(blob["spec"]), meta.get("dropped_blocks", []))
     if meta.get("quantization") == QUANTIZATION_TAG:
         return _load_quantized(model, blob), blob["spec"], meta
     _resize_to(model, blob["state_dict"])

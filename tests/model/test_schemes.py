@@ -152,3 +152,52 @@ def pruned_free_workspace(data_workspace, small_params, tmp_path):
     shutil.copytree(data_workspace.root, ws.root)
     teacher.run(small_params, ws)
     return ws
+
+
+def test_dropped_blocks_keep_the_output_shape_and_the_model_loads_back_from_its_checkpoint(tmp_path):
+    from fsmc.compress.blocks import drop_blocks, droppable_blocks
+    from fsmc.models.checkpoint import save_checkpoint
+
+    teacher = _resnet(20)
+    images = torch.rand(48, 3, 32, 32)
+    student, record = drop_blocks(teacher, 0.5, images, images[:1])
+    assert set(record["dropped_blocks"]) <= set(droppable_blocks(teacher, images[:1]))
+    assert "net.layer2.0" not in droppable_blocks(teacher, images[:1])  # it changes width and resolution: it stays
+    assert len(record["dropped_blocks"]) == 4  # half of the 7 droppable blocks of a ResNet-20, rounded
+    assert all(isinstance(student.get_submodule(name), torch.nn.Identity) for name in record["dropped_blocks"])
+    assert model_cost(student, images[:1]).macs < 0.75 * model_cost(teacher, images[:1]).macs
+    spec = {"arch": "cifar-resnet", "kwargs": {"depth": 20, "num_classes": 10}, "mean": [0.5] * 3, "std": [0.25] * 3}
+    save_checkpoint(tmp_path / "student.pt", student, spec, {"dropped_blocks": record["dropped_blocks"]})
+    loaded, _, _ = load_checkpoint(tmp_path / "student.pt")
+    x = torch.rand(5, 3, 32, 32)
+    with torch.no_grad():
+        assert loaded(x).shape == teacher(x).shape == (5, 10)
+        assert torch.equal(loaded(x), student(x))
+
+
+def test_a_block_made_redundant_by_hand_is_scored_cheapest_and_dropped_first():
+    """Zeroing a block's residual branch makes it the identity: its recoverability damage is nil, the others' is not."""
+    from fsmc.compress.blocks import drop_blocks
+
+    teacher = _resnet(20)
+    with torch.no_grad():
+        teacher.net.layer3[1].bn2.weight.zero_()
+        teacher.net.layer3[1].bn2.bias.zero_()
+    images = torch.rand(48, 3, 32, 32)
+    _, record = drop_blocks(teacher, 0.1, images, images[:1])
+    assert record["dropped_blocks"] == ["net.layer3.1"]
+    damage = {name: c["damage"] for name, c in record["candidates"].items()}
+    assert damage["net.layer3.1"] < 0.05 * min(d for name, d in damage.items() if name != "net.layer3.1")
+
+
+def test_block_dropping_refuses_a_teacher_without_residual_blocks_and_layerwise_methods():
+    from fsmc.compress.blocks import drop_blocks
+    from fsmc.config import load_params
+    from fsmc.errors import FsmcError
+    from fsmc.models.small_cnn import SmallCNN
+
+    plain = NormalizedClassifier(SmallCNN(), [0.5], [0.25]).eval()
+    with pytest.raises(FsmcError, match="has none"):
+        drop_blocks(plain, 0.5, torch.rand(4, 1, 8, 8), torch.rand(1, 1, 8, 8))
+    with pytest.raises(FsmcError, match="'fskd' does not apply to compress.scheme='block-drop'"):
+        load_params(None, ["scheme=block-drop", "method=fskd"])

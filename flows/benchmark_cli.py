@@ -83,18 +83,28 @@ def print_table(result: dict[str, Any], axes: list[str], console: Console | None
     columns["MACs"] = [f"x{e['macs'] / teacher_macs[e['teacher']]:.2f}" for e in result["summary"]]
     columns["ms"] = [f"{e['latency_ms']:.1f}" for e in result["summary"]]
     columns["speed-up"] = [f"x{e['speedup']:.2f}" for e in result["summary"]]
+    columns["b1"] = [f"x{e['speedup_b1']:.2f}" if math.isfinite(e.get("speedup_b1", math.nan)) else "-" for e in result["summary"]]
     title = f"benchmark {result['preset']}: students (%, mean ± std over seeds; gap = student - teacher)"
     accuracy = [*shown, "seeds", "top-1", "minor.", "worst"]
-    gaps = [*shown, "Δtop-1", "Δminor.", "Δworst", "MACs", "ms", "speed-up"]
+    gaps = [*shown, "Δtop-1", "Δminor.", "Δworst", "MACs", "ms", "speed-up", "b1"]
     every = [*accuracy, *gaps[len(shown) :]]
     if _natural_width(columns, every) <= console.width:
         console.print(_students_table(title, columns, every, shown))
     else:
         console.print(_students_table(title + ", accuracy", columns, accuracy, shown))
-        console.print(_students_table("gaps to the teacher and cost", columns, gaps, shown))
+        if _natural_width(columns, gaps) <= console.width:
+            console.print(_students_table("gaps to the teacher and cost", columns, gaps, shown))
+        else:  # a narrower terminal still: gaps, then cost
+            cost_from = gaps.index("MACs")
+            console.print(_students_table("gaps to the teacher", columns, gaps[:cost_from], shown))
+            console.print(_students_table("cost", columns, [*shown, *gaps[cost_from:]], shown))
     console.print(
         f"{result['cells']} cells ({result['reused_cells']} reused whole from the stage cache) in {result['wall_seconds']:.1f} s; "
         f"{result['results_csv']}, {result['results_json']}, {result['report']}; MLflow parent run {result['mlflow_run_id']}"
+    )
+    console.print(
+        "ms and speed-up: median latency at gate.latency_batch, teacher and student both in the runtime the student ships in "
+        "(fsmc.shipping, chosen on this CPU; results.json names it per cell); b1: the speed-up at batch 1."
     )
     for skipped in result["skipped"][:5]:
         console.print(f"[yellow]left out[/] {skipped['labels']}: {skipped['reason']}")

@@ -5,16 +5,15 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import torch
 
 from fsmc.atomic import read_json
 from fsmc.config import Params
 from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
 from fsmc.evaluation import ACCURACY_METRICS, COST_METRICS
-from fsmc.gate import measure_speedup
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.pipeline import run_pipeline
+from fsmc.shipping.ship import AGREEMENT_IMAGES, choose_and_measure
 from fsmc.stage_cache import run_stage
 from fsmc.stages import CACHED_PIPELINE, STAGES
 from fsmc.stages.recover import warm_teacher_outputs
@@ -70,11 +69,22 @@ def cell_row(ws: Workspace, reused: list[str], wall_seconds: float) -> dict:
     return row
 
 
-def architecture_latency(params: Params, ws: Workspace, rounds: int = 5) -> dict[str, float]:
-    """CPU latency (ms) of the cell's teacher and student at ``gate.latency_batch``, and the speed-up."""
+def architecture_latency(params: Params, ws: Workspace) -> dict:
+    """The cell's teacher and student as fsmc ships them (:mod:`fsmc.shipping`): median ms and compression speed-up
+    at ``gate.latency_batch`` and at batch 1, in the runtime chosen for the student on this CPU."""
     teacher, _, _ = load_checkpoint(ws.teacher_model)
     student, _, _ = load_checkpoint(ws.student_model)
     test = load_dataset(params.data).test
-    shape = to_tensor(test.images[:1], test.pixel_max).shape[1:]
-    batch = torch.rand((params.gate.latency_batch, *shape), generator=torch.Generator().manual_seed(0))
-    return measure_speedup(teacher, student, batch, rounds)
+    images = to_tensor(test.images[:AGREEMENT_IMAGES], test.pixel_max).numpy()
+    measured = choose_and_measure(teacher, student, images, params)
+    batches = measured["latency"]["batches"]
+    at_gate, at_one = batches[str(params.gate.latency_batch)], batches["1"]
+    return {
+        "teacher_ms": at_gate["teacher_same_runtime"]["median_ms"],
+        "student_ms": at_gate["student_shipped"]["median_ms"],
+        "speedup": at_gate["compression_speedup"],
+        "student_ms_b1": at_one["student_shipped"]["median_ms"],
+        "speedup_b1": at_one["compression_speedup"],
+        "deployment_speedup_b1": at_one["deployment_speedup"],
+        "runtime": measured["latency"]["label"],
+    }

@@ -25,6 +25,9 @@ SUMMARY_METRICS = (
     ("params", "student_params", 1),
     ("latency_ms", "student_ms", 1),
     ("speedup", "speedup", 1),
+    ("latency_b1_ms", "student_ms_b1", 1),
+    ("speedup_b1", "speedup_b1", 1),
+    ("deployment_speedup_b1", "deployment_speedup_b1", 1),
     ("wall_s", "wall_seconds", 1),
 )
 TEACHER_METRICS = (("top1", "teacher_top1"), ("balanced", "teacher_balanced_acc"), ("minority", "teacher_minority_acc"),

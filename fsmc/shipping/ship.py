@@ -39,6 +39,20 @@ def predict_in_batches(predict, images: np.ndarray, batch_size: int = 256) -> np
     return np.concatenate([predict(images[start : start + batch_size]) for start in range(0, len(images), batch_size)])
 
 
+def choose_and_measure(teacher: torch.nn.Module, student: torch.nn.Module, images: np.ndarray, params: Params) -> dict:
+    """The student's runtime chosen on this CPU, and both speed-ups measured at batch 1 and ``gate.latency_batch``.
+
+    Returns ``{"choice", "candidates", "latency", "onnx", "notices"}`` (``onnx``: both models' ONNX bytes or None).
+    """
+    notices: list[str] = []
+    example = torch.from_numpy(images[:1])
+    onnx = {"student": onnx_or_none(student, example, notices, "student"), "teacher": onnx_or_none(teacher, example, notices, "teacher")}
+    choice, candidates, chosen_notices = choose_runtime(student, onnx["student"], images[:AGREEMENT_IMAGES], params.ship)
+    batches = tuple(sorted({1, params.gate.latency_batch}))
+    latency = measure_speedups(teacher, student, choice, onnx, images, batches, params.ship.timing_seconds)
+    return {"choice": choice, "candidates": candidates, "latency": latency, "onnx": onnx, "notices": notices + chosen_notices}
+
+
 def ship(params: Params, ws: Workspace) -> dict:
     """Choose, write (``ws.shipped_model``) and measure the shipped student; write and return ``ws.ship_report``.
 
@@ -50,13 +64,10 @@ def ship(params: Params, ws: Workspace) -> dict:
     student, _, _ = load_checkpoint(ws.student_model)
     test = stratified_subset(load_dataset(params.data).test, params.evaluate.max_test_images)
     images = to_tensor(test.images, test.pixel_max).numpy()
-    notices: list[str] = []
-    example = torch.from_numpy(images[:1])
-    onnx = {"student": onnx_or_none(student, example, notices, "student"), "teacher": onnx_or_none(teacher, example, notices, "teacher")}
-    choice, candidates, chosen_notices = choose_runtime(student, onnx["student"], images[:AGREEMENT_IMAGES], params.ship)
-    notices += chosen_notices
+    measured = choose_and_measure(teacher, student, images, params)
+    choice = measured["choice"]
     if choice.runtime != "torch":
-        write_bytes(ws.shipped_model / MODEL_FILE, onnx["student"])
+        write_bytes(ws.shipped_model / MODEL_FILE, measured["onnx"]["student"])
     write_json(ws.shipped_model / CONFIG_FILE, choice.to_dict())  # last: a folder with its config is complete
     shipped_predict = ShippedModel(ws.shipped_model).predict if choice.runtime != "torch" else torch_runner(student)
     shipped_logits = predict_in_batches(shipped_predict, images)
@@ -64,14 +75,13 @@ def ship(params: Params, ws: Workspace) -> dict:
     shipped = classification_metrics(test.labels, shipped_logits.argmax(1), len(evaluation["classes"]), evaluation["minority_classes"])
     shipped["agreement_with_fp32"] = agreement(shipped_logits, predict_in_batches(torch_runner(student), images))
     shipped["top1_vs_fp32"] = shipped["top1"] - evaluation["student"]["top1"]
-    batches = tuple(sorted({1, params.gate.latency_batch}))
     report = {
         "choice": choice.to_dict(),
-        "candidates": candidates,
+        "candidates": measured["candidates"],
         "accuracy": shipped,
-        "latency": measure_speedups(teacher, student, choice, onnx, images, batches, params.ship.timing_seconds),
+        "latency": measured["latency"],
         "gate_batch": params.gate.latency_batch,
-        "notices": notices,
+        "notices": measured["notices"],
     }
     write_json(ws.ship_report, report)
     return report

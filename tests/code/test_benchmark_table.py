@@ -16,7 +16,7 @@ def _result(methods: list[str]) -> dict:
     summary = []
     for i, method in enumerate(methods):
         entry = {"method": method, "oe": i % 2 == 1, "seed": 0, "seeds": 3, "teacher": "resnet56-jpeg",
-                 "macs": 63_245_066, "latency_ms": 27.91, "speedup": 1.48}
+                 "macs": 63_245_066, "latency_ms": 27.91, "speedup": 1.48, "speedup_b1": 1.27}
         for key, value in (("top1", 87.63), ("minority", 89.04), ("worst_class", 76.0)):
             entry[key], entry[f"{key}_std"] = value - i, 0.06 + i
             entry[f"{key}_gap"], entry[f"{key}_gap_std"] = value - i - 90, 0.25
@@ -38,4 +38,4 @@ def test_every_number_is_whole_at_any_terminal_width(width):
     for entry in result["summary"]:
         assert f"{entry['top1']:.1f}±{entry['top1_std']:.1f}" in text
         assert f"{entry['worst_class_gap']:.1f}±{entry['worst_class_gap_std']:.1f}" in text
-    assert "125.5 M" in text and re.search(r"x1\.48", text)
+    assert "125.5 M" in text and re.search(r"x1\.48", text) and re.search(r"x1\.27", text)

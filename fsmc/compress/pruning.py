@@ -90,6 +90,14 @@ def _importance(name: str) -> tp.importance.Importance:
     raise FsmcError(f"compress.importance={name!r} is unknown; valid: l1, l2, bn-scale, taylor, class-aware.")
 
 
+def rounded_ratio(width: int, ratio: float, round_to: int) -> float:
+    """The ratio that keeps the multiple of ``round_to`` nearest ``width * (1 - ratio)`` (at least one multiple, at most ``width``)."""
+    if width <= round_to:
+        return ratio
+    kept = min(width, max(round_to, round_to * round(width * (1 - ratio) / round_to)))
+    return (width - kept) / width
+
+
 def prune_channels(
     model: NormalizedClassifier,
     example: torch.Tensor,
@@ -98,6 +106,7 @@ def prune_channels(
     global_pruning: bool = False,
     gradient_loss: Callable[[nn.Module], torch.Tensor] | None = None,
     layer_ratios: Mapping[str, float] | None = None,
+    round_to: int = 0,
 ) -> tuple[NormalizedClassifier, KeptChannels]:
     """A copy of ``model`` with ``ratio`` of the channels of its prunable layers removed.
 
@@ -111,6 +120,10 @@ def prune_channels(
         layer_ratios: per-layer ratios by the name of the layer whose output channels go, in place
             of ``ratio`` for those layers (0 keeps a layer whole), e.g. to reproduce a paper's
             per-stage widths.
+        round_to: keep a multiple of this many channels in each layer, the multiple nearest the ratio's width and at
+            least one (SIMD-friendly widths: an odd width can make a layer slower than a wider one); 0 or 1: none.
+            Per layer it becomes a per-layer ratio; with ``global_pruning``, torch-pruning's own ``round_to``
+            (which rounds the kept width down).
 
     Returns:
         The pruned copy (eval mode, CPU) and the teacher channels each pruned layer kept.
@@ -125,6 +138,14 @@ def prune_channels(
             raise FsmcError(f"compress.importance={importance!r} needs images to score channels by gradient.")
         student.zero_grad(set_to_none=True)
         gradient_loss(student).backward()
+    if round_to > 1 and not global_pruning:
+        ignored = {id(m) for layer in student.pruning_ignored_layers() for m in layer.modules()}
+        rounded = {
+            name: rounded_ratio(m.out_channels if isinstance(m, nn.Conv2d) else m.out_features, ratio, round_to)
+            for name, m in student.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in ignored
+        }
+        layer_ratios = {**rounded, **(layer_ratios or {})}
     pruner = tp.pruner.BasePruner(
         student,
         example[:1].cpu(),
@@ -134,6 +155,7 @@ def prune_channels(
         max_pruning_ratio=GLOBAL_MAX_RATIO if global_pruning else 1.0,
         ignored_layers=student.pruning_ignored_layers(),
         pruning_ratio_dict={student.get_submodule(name): r for name, r in (layer_ratios or {}).items()},
+        round_to=round_to if round_to > 1 and global_pruning else None,
     )
     names = {module: name for name, module in student.named_modules()}
     widths = {

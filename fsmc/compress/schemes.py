@@ -74,7 +74,9 @@ def _channel(teacher: NormalizedClassifier, params: CompressParams, inputs: Sche
         loss = taylor_loss(images, labels)
     elif params.importance == "class-aware":
         loss = class_aware_loss(images, labels, ood, inputs.num_classes)
-    student, kept = prune_channels(teacher, inputs.example, params.ratio, params.importance, params.global_pruning, loss)
+    student, kept = prune_channels(
+        teacher, inputs.example, params.ratio, params.importance, params.global_pruning, loss, round_to=params.round_to
+    )
     return Compressed(student, inputs.spec, {"kept_channels": kept.to_json()})
 
 

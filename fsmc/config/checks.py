@@ -188,6 +188,7 @@ def check_compression(params: Params) -> None:
         f"compress.scheme={c.scheme!r} is unknown; valid schemes: {', '.join(SCHEMES)} (`fsmc methods` describes them).",
     )
     _check(c.importance in IMPORTANCES, f"compress.importance={c.importance!r} is unknown; valid: {', '.join(IMPORTANCES)}.")
+    _check(c.round_to >= 0, f"compress.round_to={c.round_to} must be >= 0 (0: no rounding; 8 or 16: SIMD-friendly widths).")
     _check(0 < c.ratio < 1, f"compress.ratio={c.ratio} must lie strictly between 0 and 1 (share of channels or weights removed).")
     _check(
         c.student_init in STUDENT_INITS,

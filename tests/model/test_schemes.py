@@ -201,3 +201,15 @@ def test_block_dropping_refuses_a_teacher_without_residual_blocks_and_layerwise_
         drop_blocks(plain, 0.5, torch.rand(4, 1, 8, 8), torch.rand(1, 1, 8, 8))
     with pytest.raises(FsmcError, match="'fskd' does not apply to compress.scheme='block-drop'"):
         load_params(None, ["scheme=block-drop", "method=fskd"])
+
+
+def test_round_to_keeps_simd_friendly_widths_nearest_the_ratio_and_prunes_exactly():
+    teacher = _resnet(20)
+    x = torch.rand(4, 3, 32, 32)
+    student, kept = prune_channels(teacher, x[:1], 0.6, round_to=8)
+    widths = {name: len(channels) for name, channels in kept.outputs.items()}
+    # 16, 32 and 64 channels at 40 % kept: 6.4 -> 8, 12.8 -> 16, 25.6 -> 24 (nearest multiple of 8, at least 8)
+    assert {widths["net.layer1.0.conv1"], widths["net.layer2.0.conv1"], widths["net.layer3.0.conv1"]} == {8, 16, 24}
+    assert all(width % 8 == 0 for width in widths.values())
+    with torch.no_grad():
+        assert (student(x) - masked_copy(teacher, kept)(x)).abs().max() < 1e-4

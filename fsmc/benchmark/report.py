@@ -152,7 +152,7 @@ def _accuracy_vs_cost(summary: list[dict], teacher_rows: list[dict], axes: list[
         for axis, key in ((left, "latency_ms"), (right, "macs")):
             if teacher.get(key) is not None:
                 axis.scatter(teacher[key], teacher["top1"], marker="*", s=150, color="black")
-    left.set(xlabel="CPU latency ms (batch of gate.latency_batch)", ylabel="student top-1 %", title="accuracy vs latency")
+    left.set(xlabel="latency ms at gate.latency_batch, in the runtime the student ships in", ylabel="student top-1 %", title="accuracy vs latency")
     right.set(xlabel="MACs", title="accuracy vs MACs (* = teacher)")
     return _png(figure)
 
@@ -169,12 +169,13 @@ def write_report(path: Path, preset: dict, rows: list[dict], summary: list[dict]
     headline = preset["headline"]
     shown = [a for a in axes if a != "seed"]
     metrics = ("top1", "balanced", "minority", "worst_class", "top1_gap", "minority_gap", "worst_class_gap")
-    columns = [*shown, "seeds", *metrics, "macs", "params", "latency_ms", "speedup", "wall_s"]
+    cost = ("macs", "params", "latency_ms", "speedup", "latency_b1_ms", "speedup_b1", "wall_s")
+    columns = [*shown, "seeds", *metrics, *cost]
     table_rows = []
     for entry in summary:
         cells = [_cell(entry[a]) for a in shown] + [str(entry["seeds"])]
         cells += [f"{entry[m]:.2f} ± {entry[m + '_std']:.2f}" if not math.isnan(entry[m]) else "–" for m in metrics]
-        cells += [_cell(entry[c]) for c in ("macs", "params", "latency_ms", "speedup", "wall_s")]
+        cells += [_cell(entry.get(c, float("nan"))) for c in cost]
         table_rows.append((cells, all(entry.get(k) == v for k, v in headline.items())))
     teacher_columns = ["teacher", "top1", "balanced", "minority", "head", "worst_class", "macs", "params", "latency_ms"]
     figures = [

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fsmc.atomic import write_bytes, write_json
+from fsmc.atomic import read_json, write_bytes, write_json
 from fsmc.config import load_params
 from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
@@ -80,11 +80,14 @@ def export_run(ws: Workspace) -> dict[str, float]:
     """Export the student of run folder ``ws`` to ``ws.onnx_model``, checked on its run's test split; write and return the check.
 
     The check uses the test images the run evaluated on (``evaluate.max_test_images``, stratified), so
-    the agreement it reports is on the images the student's metrics came from.
+    the agreement it reports is on the images the student's metrics came from. It names the runtime the run
+    shipped the student in (``shipped_runtime``), the one to run the file in.
     """
     params = load_params(ws.run_params)
     student, _, _ = load_checkpoint(ws.student_model)
     test = stratified_subset(load_dataset(params.data).test, params.evaluate.max_test_images)
     check = export_onnx(student, to_tensor(test.images, test.pixel_max), ws.onnx_model)
+    if ws.shipped_runtime.is_file():  # the runtime, precision and threads the run measured fastest for this file
+        check["shipped_runtime"] = read_json(ws.shipped_runtime)
     write_json(ws.onnx_check, check)
     return check

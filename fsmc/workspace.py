@@ -44,6 +44,10 @@ class Workspace:
         return self._p("ship", "model")
 
     @property
+    def shipped_runtime(self) -> Path:
+        return self._p("ship", "model", "runtime.json")
+
+    @property
     def ship_report(self) -> Path:
         return self._p("ship", "report.json")
 

@@ -19,7 +19,7 @@ from fsmc.export import to_onnx
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.shipping.measure import measure_speedups
 from fsmc.shipping.selection import agreement, choose_runtime, torch_runner
-from fsmc.shipping.shipped_model import CONFIG_FILE, MODEL_FILE, ShippedModel
+from fsmc.shipping.shipped_model import MODEL_FILE, ShippedModel
 from fsmc.workspace import Workspace
 
 AGREEMENT_IMAGES = 512  # test images each candidate runtime must agree with torch on (the whole split is evaluated later)
@@ -68,7 +68,7 @@ def ship(params: Params, ws: Workspace) -> dict:
     choice = measured["choice"]
     if choice.runtime != "torch":
         write_bytes(ws.shipped_model / MODEL_FILE, measured["onnx"]["student"])
-    write_json(ws.shipped_model / CONFIG_FILE, choice.to_dict())  # last: a folder with its config is complete
+    write_json(ws.shipped_runtime, choice.to_dict())  # last: a folder with its config is complete
     shipped_predict = ShippedModel(ws.shipped_model).predict if choice.runtime != "torch" else torch_runner(student)
     shipped_logits = predict_in_batches(shipped_predict, images)
     evaluation = read_json(ws.metrics)

@@ -229,6 +229,7 @@ def test_an_int8_student_is_logged_and_registered_as_torchscript(project):
     assert exported.returncode == 0, exported.stderr[-3000:]
     check = json.loads(exported.stdout.strip().splitlines()[-1])
     assert check["mlflow_run_id"] == summary["mlflow_run_id"] and check["prediction_agreement"] >= 0.98
+    assert check["shipped_runtime"] == summary["promotion"]["shipped"]["runtime"]  # the runtime to run the file in
     logged = {a.path for a in mlflow.MlflowClient().list_artifacts(summary["mlflow_run_id"], "export")}
     assert logged == {"export/student.onnx", "export/onnx_check.json"}
     assert run_cli(["export", "runs/int8", "--format", "tflite"], cwd=project).returncode == 2

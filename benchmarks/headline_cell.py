@@ -70,9 +70,9 @@ def cell_overrides(rho: float, seed: int) -> list[str]:
     ]
 
 
-def prepare(rho: float, seed: int, out: Path) -> Workspace:
-    """Every stage before recovery, through the stage cache, into one workspace per cell."""
-    params = load_params(REPO / "params.yaml", cell_overrides(rho, seed))
+def prepare(rho: float, seed: int, out: Path, extra: list[str]) -> Workspace:
+    """Every stage before recovery, through the stage cache, into one workspace per cell (``extra``: --set overrides)."""
+    params = load_params(REPO / "params.yaml", [*cell_overrides(rho, seed), *extra])
     ws = Workspace(out / f"rho{rho:g}-seed{seed}")
     run_pipeline(params, ws, stop_before="recover")
     return ws
@@ -226,7 +226,7 @@ def main() -> None:
     rows = results["rows"]
     for rho in args.rhos:
         for seed in args.seeds:
-            ws = prepare(rho, seed, args.out / "cells")
+            ws = prepare(rho, seed, args.out / "cells", args.set)
             if args.cd_code_widths:
                 console.print(f"pruned to the CD code's widths: MACs x{cd_code_widths(ws):.3f} of the teacher's")
             for method in methods:
@@ -240,13 +240,13 @@ def main() -> None:
                     write_json(results_file, results)
         console.print(table(rows, rho))
     for steps in [int(s) for s in args.curve.split(",") if s]:
-        ws = prepare(10.0, 0, args.out / "cells")
+        ws = prepare(10.0, 0, args.out / "cells", args.set)
         row = recover_and_evaluate(ws, 10.0, 0, default_method, True, [*args.set, f"recover.steps={steps}"])
         results["curve"].append({"steps": steps, **row})
         console.print(f"curve: {default_method}+oe, {steps} steps: top-1 {row['top1']:.2f}, worst {row['worst']:.2f}, recover {row['recover_s']:.0f} s")
         write_json(results_file, results)
     if args.loop_steps:
-        results["loop"] = loop_against_bare(prepare(10.0, 0, args.out / "cells"), 10.0, args.loop_steps, console)
+        results["loop"] = loop_against_bare(prepare(10.0, 0, args.out / "cells", args.set), 10.0, args.loop_steps, console)
         write_json(results_file, results)
     console.print(f"rows in {results_file}")
     console.print_json(json.dumps({"runs": len(rows)}))

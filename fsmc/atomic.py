@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,13 +15,13 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a temporary sibling of ``path`` and rename it into place.
 
     The temporary file lives in the same directory so the final ``os.replace``
-    is atomic; on any error it is removed and ``path`` is left untouched.
+    is atomic; on any error it is removed and ``path`` is left untouched. Its name is reserved, not created:
+    ``write`` creates it, so the file exists only while bytes are written, not while ``write`` computes them
+    (a run killed with ``kill -9`` while computing leaves nothing behind).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the mode any new file would

@@ -80,7 +80,8 @@ class KeptChannels:
         return cls(dict(raw.get("outputs", {})), dict(raw.get("inputs", {})))
 
 
-def _importance(name: str) -> tp.importance.Importance:
+def importance_criterion(name: str) -> tp.importance.Importance:
+    """torch-pruning's criterion for ``compress.importance`` (the Taylor ones need gradients on the model first)."""
     if name in ("l1", "l2"):
         return tp.importance.GroupMagnitudeImportance(p=int(name[1]))
     if name == "bn-scale":
@@ -149,7 +150,7 @@ def prune_channels(
     pruner = tp.pruner.BasePruner(
         student,
         example[:1].cpu(),
-        importance=_importance(importance),
+        importance=importance_criterion(importance),
         pruning_ratio=ratio,
         global_pruning=global_pruning,
         max_pruning_ratio=GLOBAL_MAX_RATIO if global_pruning else 1.0,

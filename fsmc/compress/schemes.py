@@ -27,15 +27,20 @@ from typing import Any
 import torch
 from torch import nn
 
+from fsmc.compress.allocation import allocation_for_macs
 from fsmc.compress.blocks import drop_blocks
 from fsmc.compress.distill import smaller_student
 from fsmc.compress.importance_batch import class_aware_loss, taylor_loss
-from fsmc.compress.pruning import prune_channels
+from fsmc.compress.pruning import model_cost, prune_channels
 from fsmc.compress.quantization import quantize_ptq
+from fsmc.compress.sensitivity import cached_sensitivity
 from fsmc.compress.unstructured import prune_weights, sparsity
 from fsmc.config import CompressParams
 from fsmc.models.checkpoint import quantized_meta
 from fsmc.models.normalized import NormalizedClassifier
+
+# Few-shot images first, then OOD, for the damage table: one forward pass per (layer, ratio), ~1 min for ResNet-56.
+SENSITIVITY_IMAGES = 256
 
 
 @dataclass(frozen=True)
@@ -74,10 +79,41 @@ def _channel(teacher: NormalizedClassifier, params: CompressParams, inputs: Sche
         loss = taylor_loss(images, labels)
     elif params.importance == "class-aware":
         loss = class_aware_loss(images, labels, ood, inputs.num_classes)
-    student, kept = prune_channels(
-        teacher, inputs.example, params.ratio, params.importance, params.global_pruning, loss, round_to=params.round_to
-    )
-    return Compressed(student, inputs.spec, {"kept_channels": kept.to_json()})
+    summary: dict[str, Any] = {}
+    layer_ratios = None
+    if params.allocation == "damage":
+        layer_ratios, summary = damage_allocation(teacher, params, inputs.example, torch.cat([images, ood])[:SENSITIVITY_IMAGES], loss)
+    # With an allocation every prunable layer has its own ratio; compress.ratio only set the MACs level.
+    ratio = 0.0 if layer_ratios is not None else params.ratio
+    student, kept = prune_channels(teacher, inputs.example, ratio, params.importance, params.global_pruning, loss, layer_ratios, params.round_to)
+    return Compressed(student, inputs.spec, {"kept_channels": kept.to_json()}, summary)
+
+
+def damage_allocation(
+    teacher: NormalizedClassifier, params: CompressParams, example: torch.Tensor, images: torch.Tensor, loss
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Per-layer ratios keeping ``params.macs_fraction`` of the teacher's MACs (or uniform-at-ratio's) with the least measured damage."""
+    table, cached = cached_sensitivity(teacher, images, params.importance, loss)
+    teacher_macs = model_cost(teacher, example).macs
+
+    def counted(layer_ratios: dict[str, float] | None) -> int:
+        ratio = 0.0 if layer_ratios is not None else params.ratio
+        pruned, _ = prune_channels(teacher, example, ratio, params.importance, False, loss, layer_ratios, 0 if layer_ratios else params.round_to)
+        return model_cost(pruned, example).macs
+
+    keep = params.macs_fraction or counted(None) / teacher_macs
+    ratios, macs = allocation_for_macs(table, teacher_macs, keep, counted, params.round_to)
+    summary = {
+        "allocation": {
+            "macs_fraction_asked": round(keep, 6),
+            "macs_fraction": round(macs / teacher_macs, 6),
+            "layer_ratios": ratios,
+            "sensitivity_images": len(images),
+            "sensitivity_cached": cached,
+            "sensitivity": [layer.__dict__ for layer in table],
+        }
+    }
+    return ratios, summary
 
 
 def _unstructured(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:

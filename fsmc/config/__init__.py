@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from fsmc.config.applicability import RECOVERY_METHODS, SCHEMES, applicable_methods, inapplicable_reason
 from fsmc.config.catalogue import (
+    ALLOCATIONS,
     CHECKPOINT_TEACHER,
     DATASETS,
     DEFAULT_OOD_POOLS,
@@ -96,6 +97,7 @@ __all__ = [
     "GateParams",
     "ShipParams",
     "IMAGENET_NORMALIZATION",
+    "ALLOCATIONS",
     "IMPORTANCES",
     "MODULE_PREFIX",
     "MODULE_TARGET_PATTERN",

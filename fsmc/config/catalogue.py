@@ -42,6 +42,8 @@ PROFILES = ("exp", "step")
 # The channel-importance criteria of scheme=channel.
 IMPORTANCES = ("l1", "l2", "bn-scale", "taylor", "class-aware")
 STUDENT_INITS = ("teacher", "scratch")
+# How scheme=channel shares the pruning among layers: the same ratio everywhere, or by measured damage.
+ALLOCATIONS = ("uniform", "damage")
 
 
 EARLY_STOPPING = ("auto", "on", "off")

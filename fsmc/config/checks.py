@@ -6,6 +6,7 @@ import re
 
 from fsmc.config.applicability import RECOVERY_METHODS, SCHEMES, applicable_methods, configuration_problems, inapplicable_reason
 from fsmc.config.catalogue import (
+    ALLOCATIONS,
     CHECKPOINT_TEACHER,
     DATASETS,
     DISTILL_STUDENTS,
@@ -189,6 +190,18 @@ def check_compression(params: Params) -> None:
     )
     _check(c.importance in IMPORTANCES, f"compress.importance={c.importance!r} is unknown; valid: {', '.join(IMPORTANCES)}.")
     _check(c.round_to >= 0, f"compress.round_to={c.round_to} must be >= 0 (0: no rounding; 8 or 16: SIMD-friendly widths).")
+    _check(c.allocation in ALLOCATIONS, f"compress.allocation={c.allocation!r} is unknown; valid: {', '.join(ALLOCATIONS)}.")
+    _check(
+        c.macs_fraction == 0 or 0 < c.macs_fraction < 1,
+        f"compress.macs_fraction={c.macs_fraction} must lie strictly between 0 and 1 (the share of the teacher's MACs the "
+        "student keeps), or be 0 (the MACs uniform pruning at compress.ratio keeps).",
+    )
+    if c.allocation == "damage":
+        _check(
+            not c.global_pruning,
+            "compress.allocation=damage sets a ratio per layer from measured damage, and compress.global_pruning=true ranks "
+            "channels across layers by magnitude instead: set one of them (global_pruning=false, or allocation=uniform).",
+        )
     _check(0 < c.ratio < 1, f"compress.ratio={c.ratio} must lie strictly between 0 and 1 (share of channels or weights removed).")
     _check(
         c.student_init in STUDENT_INITS,

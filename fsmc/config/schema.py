@@ -137,6 +137,8 @@ class CompressParams:
     ratio: float = 0.5  # channel: share of channels removed per prunable layer; unstructured: share of weights zeroed
     global_pruning: bool = False  # channel / unstructured: rank channels or weights across layers, not per layer
     round_to: int = 0  # channel: keep a multiple of this many channels per layer (8, 16: SIMD-friendly widths); 0: exact ratio
+    allocation: str = "uniform"  # channel: uniform (ratio in every layer) | damage (per-layer ratios by measured damage per MAC)
+    macs_fraction: float = 0.0  # channel, allocation=damage: teacher MACs the student keeps; 0: what uniform at ratio keeps
     student: str = "auto"  # distill: the smaller architecture (auto: resnet20 for deeper ResNets, small-cnn-half)
     student_init: str = "teacher"  # distill: teacher (block-dropped / channel-pruned copy; same block type only) or scratch
     calibration_images: int = 512  # int8-ptq, class-aware: the whole few-shot set, then OOD images up to this total

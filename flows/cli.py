@@ -26,6 +26,7 @@ from flows.prefect_logs import hide_user_errors_in_prefect_logs
 from flows.registry_cli import pull_teacher, register_teacher_command
 from flows.run_report import print_run_report
 from flows.servers import server_app, ui
+from flows.tune_cli import tune
 from fsmc.errors import FsmcError
 from fsmc.models.input_contract import InputContract, apply_input_contract
 from fsmc.workspace import new_run_folder
@@ -40,12 +41,13 @@ err_console = Console(stderr=True)
 app.command()(ui)
 app.command()(serve)
 app.command()(benchmark)
+app.command()(tune)
 app.command("register-teacher")(register_teacher_command)
 app.command("pull-teacher")(pull_teacher)
 app.add_typer(server_app, name="server")
 app.add_typer(deploy_app, name="deploy")
 # `fsmc --help` lists commands as a user meets them: run first, the servers last.
-_COMMAND_ORDER = ("run", "methods", "params", "benchmark", "export", "ui", "register-teacher", "log-run", "pull-teacher", "serve")
+_COMMAND_ORDER = ("run", "tune", "methods", "params", "benchmark", "export", "ui", "register-teacher", "log-run", "pull-teacher", "serve")
 
 
 @app.command()

@@ -2,12 +2,11 @@
 
 Given each prunable group's damage and MACs saved at a few ratios (:mod:`fsmc.compress.sensitivity`,
 interpolated linearly on a fine grid between them), the allocation minimises the summed damage subject
-to the MACs removed: for a price ``lam`` per MAC, every layer independently takes the ratio minimising
-``damage - lam * macs_saved``; the savings grow with ``lam``, so a bisection on ``lam`` finds the cheapest
-allocation that removes enough (the Lagrangian form of NVIDIA ModelOpt FastNAS's threshold search, which
-also weighs what each layer saves). Summed single-layer damage ignores interactions between layers; it
-ranks, and recovery does the rest. Real pruning then corrects the small gap between predicted and counted
-MACs (widths are whole channels, and rounding to SIMD multiples moves them further).
+to the MACs removed, greedily: the layer whose next small step (:data:`GRID_STEP`) costs the least damage per
+MAC saved takes it, until enough is removed. (A Lagrangian search on a price per MAC was tried first: it lands
+only on measured ratios, so on the digits CNN a level of x0.57 came out at x0.51.) Summed single-layer damage
+ignores interactions between layers; it ranks, and recovery does the rest. Real pruning then corrects the
+small gap between predicted and counted MACs (widths are whole channels, and SIMD rounding moves them further).
 """
 
 from __future__ import annotations
@@ -32,17 +31,11 @@ def _curves(layer: LayerSensitivity) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return grid, damage, saved
 
 
-def _choose(curves, price: float) -> tuple[list[float], float]:
-    ratios, saved_total = [], 0.0
-    for grid, damage, saved in curves:
-        best = int(np.argmin(damage - price * saved))  # ties: the lowest ratio (argmin takes the first)
-        ratios.append(float(grid[best]))
-        saved_total += float(saved[best])
-    return ratios, saved_total
-
-
 def allocate_ratios(table: Sequence[LayerSensitivity], macs_to_remove: float, round_to: int = 0) -> dict[str, float]:
     """Per-layer ratios predicted to remove at least ``macs_to_remove`` MACs with the least summed damage.
+
+    Greedy by damage per MAC saved: every layer starts whole, and the layer whose next grid step adds the least
+    damage per MAC it saves takes that step, until enough is removed.
 
     Raises:
         FsmcError: when pruning every layer at its largest measured ratio removes less than asked.
@@ -55,16 +48,25 @@ def allocate_ratios(table: Sequence[LayerSensitivity], macs_to_remove: float, ro
             f"{max(layer.ratios[-1] for layer in table):.0%} of its channels removes ({most:,.0f}); ask for a MACs "
             "level nearer the teacher's."
         )
-    low, high = 0.0, 1.0
-    while _choose(curves, high)[1] < macs_to_remove:
-        high *= 4
-    for _ in range(60):  # bisection on the price per MAC; 60 halvings resolve it far below one channel
-        middle = (low + high) / 2
-        if _choose(curves, middle)[1] >= macs_to_remove:
-            high = middle
-        else:
-            low = middle
-    ratios, _ = _choose(curves, high)
+    steps = [0] * len(curves)
+    removed = 0.0
+
+    def price(index: int) -> float:
+        grid, damage, saved = curves[index]
+        at = steps[index]
+        if at + 1 >= len(grid):
+            return np.inf
+        gain = saved[at + 1] - saved[at]
+        return (damage[at + 1] - damage[at]) / gain if gain > 0 else np.inf
+
+    while removed < macs_to_remove:
+        cheapest = min(range(len(curves)), key=lambda i: (price(i), i))
+        if not np.isfinite(price(cheapest)):
+            break
+        grid, _, saved = curves[cheapest]
+        removed += float(saved[steps[cheapest] + 1] - saved[steps[cheapest]])
+        steps[cheapest] += 1
+    ratios = [float(curves[i][0][steps[i]]) for i in range(len(curves))]
     return {
         layer.layer: round(rounded_ratio(layer.width, ratio, round_to) if round_to > 1 and ratio > 0 else ratio, 6)
         for layer, ratio in zip(table, ratios)

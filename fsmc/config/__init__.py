@@ -71,6 +71,7 @@ from fsmc.config.schema import (
     SampleParams,
     ServeParams,
     ShipParams,
+    TargetParams,
     TeacherParams,
     TrackingParams,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "EvaluateParams",
     "GateParams",
     "ShipParams",
+    "TargetParams",
     "IMAGENET_NORMALIZATION",
     "ALLOCATIONS",
     "IMPORTANCES",

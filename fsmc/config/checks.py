@@ -293,6 +293,24 @@ def check_shipping(params: Params) -> None:
     _check(0 < sh.min_agreement <= 1, f"ship.min_agreement={sh.min_agreement} must lie in (0, 1] (0.98: 98 % of predictions).")
 
 
+def check_target(params: Params) -> None:
+    """``target`` (``fsmc tune``): a speed-up of at least 1x, a MACs share in (0, 1), a positive budget."""
+    t = params.target
+    _check(
+        t.speedup == 0 or t.speedup >= 1,
+        f"target.speedup={t.speedup} is below 1x: a student slower than its teacher needs no search. Ask for a speed-up of "
+        "at least 1 (2.0: twice as fast), or 0 for no speed target.",
+    )
+    _check(
+        t.macs == 0 or 0 < t.macs < 1,
+        f"target.macs={t.macs} must lie strictly between 0 and 1 (0.4: the student keeps 40 % of the teacher's MACs), or "
+        "be 0 for no MACs target.",
+    )
+    _check(t.batch >= 1, f"target.batch={t.batch} must be at least 1 (the images per timed call).")
+    _check(t.budget_minutes > 0, f"target.budget_minutes={t.budget_minutes} must be positive (30: half an hour of search).")
+    _check(1 <= t.levels <= 8, f"target.levels={t.levels} must lie in 1..8 (MACs levels of the allocation tried).")
+
+
 def check_gate(params: Params) -> None:
     """``gate``: drops as fractions in [0, 1], a positive speed-up, a valid registry alias."""
     g = params.gate
@@ -341,7 +359,7 @@ def check_tracking(params: Params) -> None:
 
 SECTION_CHECKS = (
     check_seeds, check_data, check_sampling, check_curation, check_teacher_training, check_compression,
-    check_recovery, check_evaluation, check_shipping, check_gate, check_serving, check_tracking,
+    check_recovery, check_evaluation, check_shipping, check_gate, check_target, check_serving, check_tracking,
 )
 
 

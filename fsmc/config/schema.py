@@ -215,6 +215,17 @@ class GateParams:
 
 
 @dataclass(frozen=True)
+class TargetParams:
+    """What ``fsmc tune`` searches for: the fastest student meeting this and the gate's accuracy limits."""
+
+    speedup: float = 0.0  # compression speed-up asked, measured at `batch` in the shipped runtime (0: no speed target)
+    batch: int = 1  # images per timed call for `speedup`
+    macs: float = 0.0  # share of the teacher's MACs the student may keep, in (0, 1) (0: no MACs target)
+    budget_minutes: float = 30.0  # wall-clock budget of the search
+    levels: int = 4  # MACs levels of the per-layer allocation tried for a speed-up target
+
+
+@dataclass(frozen=True)
 class ServeParams:
     """The scheduled deployment ``fsmc serve`` offers on the Prefect server."""
 
@@ -245,6 +256,7 @@ class Params:
     evaluate: EvaluateParams = EvaluateParams()
     ship: ShipParams = ShipParams()
     gate: GateParams = GateParams()
+    target: TargetParams = TargetParams()
     serve: ServeParams = ServeParams()
     tracking: TrackingParams = TrackingParams()
 

@@ -1,0 +1,212 @@
+"""Flow ``tune``: the fastest student that meets the user's target, found by successive halving on Dask.
+
+1. The shared stages (few-shot set, teacher, OOD pool, validation) once; the target is checked against the
+   teacher (a speed-up no student could reach, a budget too short for one candidate: refused).
+2. Candidates (:mod:`fsmc.tuning.candidates`): per-layer damage allocations at a few MACs levels, int8, block
+   dropping, distillation. Each is compressed (the damage table is measured once and cached); MACs prefilter.
+3. Short recovery for every candidate, fanned out as Prefect tasks on the ``DaskTaskRunner``; then each
+   candidate's speed-up is measured on this machine, one at a time (parallel timings would skew each other),
+   in the runtime it ships in, at ``target.batch``.
+4. Full recovery for the most promising half, as many as the budget fits.
+5. The fastest candidate within every limit (the gate's own) is registered through the ``compress`` flow and
+   gets the gate's alias; when none passes, the closest is registered without it and the message says by how
+   much each limit was missed. Every candidate is a nested MLflow run; the Pareto front is a plot and a table.
+
+Every candidate is an ordinary pipeline run in its own folder: a killed search resumes from the stage cache
+and each candidate's saved latency, and the chosen settings are written as a params file that ``fsmc run
+--params`` and ``dvc repro`` reproduce.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.futures import as_completed
+
+from flows.benchmark import cell_task, dask_task_runner, prepare_task
+from flows.compress import compress_flow
+from fsmc.atomic import read_json, write_json, write_text
+from fsmc.benchmark.cell import architecture_latency
+from fsmc.config import METHOD_DECLARATIONS, Params, dump_params, params_from_dict
+from fsmc.data.images import to_tensor
+from fsmc.errors import FsmcError
+from fsmc.models.checkpoint import load_checkpoint
+from fsmc.pipeline import run_pipeline
+from fsmc.stages.reading import few_shot_set
+from fsmc.tuning.candidates import Candidate, candidates_for, short_steps
+from fsmc.tuning.feasibility import check_feasible, is_residual
+from fsmc.tuning.plot import pareto_plot
+from fsmc.tuning.rounds import full_round_size, promising
+from fsmc.tuning.selection import MACS_SLACK, choose, judge, miss_message, pareto_front
+from fsmc.workspace import Workspace
+from tasks.tune_tracking import log_tune, publish_tune_artifacts
+
+
+def gated(params: Params) -> Params:
+    """``params`` with the gate timing at ``target.batch`` and asking ``target.speedup``: the limits are the gate's own."""
+    t = params.target
+    gate = dataclasses.replace(params.gate, latency_batch=t.batch, min_speedup=t.speedup or params.gate.min_speedup)
+    return dataclasses.replace(params, gate=gate)
+
+
+def _prefilter(candidate: Candidate, summary: dict, params: Params) -> str:
+    """Why the MACs alone rule ``candidate`` out (''  when they do not): width and depth run no faster than their MACs."""
+    t, ratio = params.target, summary["macs_ratio"]
+    if t.macs and ratio > t.macs * (1 + MACS_SLACK):
+        return f"keeps x{ratio:.3f} of the teacher's MACs, above the x{t.macs:g} asked"
+    if t.speedup and "int8" not in summary["scheme"] and 1 / ratio < t.speedup:
+        return f"its MACs (x{ratio:.3f}) allow at most x{1 / ratio:.2f}, below the x{t.speedup:g} asked"
+    return ""
+
+
+def _row(candidate: Candidate, round_name: str, steps: int, cell: dict, latency: dict, summary: dict) -> dict:
+    return {
+        "candidate_id": candidate.candidate_id,
+        "name": candidate.name,
+        "settings": list(candidate.settings),
+        "round": round_name,
+        "steps": steps,
+        "scheme": summary["scheme"],
+        "macs_ratio": round(summary["macs_ratio"], 6),
+        "top1": cell["student_top1"],
+        "worst_class_acc": cell["student_worst_class_acc"],
+        "top1_drop": round(cell["teacher_top1"] - cell["student_top1"], 6),
+        "worst_class_drop": round(cell["teacher_worst_class_acc"] - cell["student_worst_class_acc"], 6),
+        "speedup": latency["speedup"],
+        "speedup_b1": latency["speedup_b1"],
+        "student_ms": latency["student_ms"],
+        "teacher_ms": latency["teacher_ms"],
+        "deployment_speedup_b1": latency["deployment_speedup_b1"],
+        "runtime": latency["runtime"],
+        "wall_seconds": cell["wall_seconds"],
+    }
+
+
+def _run_round(entries: list[tuple[Candidate, Params, Path]], reuse: bool, threads: int) -> dict[str, dict]:
+    """Recover and evaluate each candidate as a Prefect task on the flow's Dask runner; rows by candidate id."""
+    futures = {cell_task.submit(params, str(folder), reuse, threads): candidate.candidate_id for candidate, params, folder in entries}
+    return {futures[future]: future.result() for future in as_completed(list(futures))}
+
+
+def _latency(params: Params, folder: Path, cache: Path) -> dict:
+    """The candidate's speed-up as shipped (saved beside it: a resumed search does not time it again)."""
+    if cache.is_file() and read_json(cache)["params"] == params.to_dict()["compress"] | {"batch": params.gate.latency_batch}:
+        return read_json(cache)["latency"]
+    latency = architecture_latency(params, Workspace(folder))
+    write_json(cache, {"params": params.to_dict()["compress"] | {"batch": params.gate.latency_batch}, "latency": latency})
+    return latency
+
+
+@flow(name="tune", task_runner=dask_task_runner(None, os.cpu_count() or 1))
+def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = True, torch_threads: int = 1, workers: int = 1) -> dict[str, Any]:
+    """Search for the fastest student meeting ``target`` and the gate's limits; register it.
+
+    Args:
+        params: ``{section: {key: value}}`` with a ``target.speedup`` or ``target.macs``.
+        out_dir: folder for the candidates, the front, the chosen params file and the chosen run.
+        reuse: take finished stages from the stage cache (a killed search resumes).
+        torch_threads: torch threads per task (cores / Dask workers).
+        workers: Dask workers running candidates side by side (for the budget's arithmetic).
+
+    Returns:
+        The chosen student (registered version, speed-up, drops), whether it passed, every candidate, the front.
+    """
+    started = time.perf_counter()
+    p = gated(params_from_dict(params))
+    out = Path(out_dir)
+    deadline = started + p.target.budget_minutes * 60
+
+    base = Workspace(out / "shared")
+    run_pipeline(p, base, reuse, stop_before="compress")
+    teacher, _, _ = load_checkpoint(base.teacher_model)
+    _, _, few = few_shot_set(p, base)
+    images = to_tensor(few.images, few.pixel_max)
+    check_feasible(p, teacher, images)
+
+    left_out, entries = [], []
+    short = short_steps(p)
+    for candidate in candidates_for(p, is_residual(teacher, images[:1])):
+        try:
+            entries.append((candidate, candidate.params(p, short), out / "candidates" / candidate.candidate_id))
+        except FsmcError as error:  # a scheme the method cannot follow, say
+            left_out.append({"name": candidate.name, "reason": str(error)})
+
+    # Compress every candidate; the first damage allocation alone, so the others find its damage table cached.
+    features = [METHOD_DECLARATIONS[p.recover.method].needs_features]
+    first = [e for e in entries if "compress.allocation=damage" in e[0].settings][:1]
+    for group in (first, [e for e in entries if e not in first]):
+        for future in [prepare_task.submit(params, str(folder / "short"), features, torch_threads) for _, params, folder in group]:
+            future.result()
+    kept = []
+    for candidate, params, folder in entries:
+        summary = read_json(Workspace(folder / "short").compress_summary)
+        reason = _prefilter(candidate, summary, p)
+        if reason:
+            left_out.append({"name": candidate.name, "reason": reason, "macs_ratio": round(summary["macs_ratio"], 6)})
+        else:
+            kept.append((candidate, params, folder, summary))
+    if not kept:
+        reasons = "; ".join(f"{x['name']}: {x['reason']}" for x in left_out)
+        raise FsmcError(
+            f"No candidate can reach the target by its MACs: {reasons}. "
+            "Ask for a smaller speed-up or a larger MACs share."
+        )
+
+    short_cells = _run_round([(c, params, folder / "short") for c, params, folder, _ in kept], reuse, torch_threads)
+    rows = []
+    for candidate, params, folder, summary in kept:
+        latency = _latency(params, folder / "short", folder / "latency.json")
+        rows.append(_row(candidate, "short", short, short_cells[candidate.candidate_id], latency, summary))
+
+    ranked = promising(rows, p)
+    size = full_round_size(rows, deadline - time.perf_counter(), workers, p.recover.steps / short)
+    by_id = {c.candidate_id: (c, params, folder, summary) for c, params, folder, summary in kept}
+    full_entries = [(by_id[r["candidate_id"]][0], by_id[r["candidate_id"]][0].params(p), by_id[r["candidate_id"]][2] / "full") for r in ranked[:size]]
+    if short < p.recover.steps and full_entries:
+        full_cells = _run_round(full_entries, reuse, torch_threads)
+        latency_of = {r["candidate_id"]: r for r in rows}
+        for candidate, _, _ in full_entries:
+            short_row = latency_of[candidate.candidate_id]
+            latency = {k: short_row[k] for k in ("speedup", "speedup_b1", "student_ms", "teacher_ms", "deployment_speedup_b1", "runtime")}
+            rows.append(_row(candidate, "full", p.recover.steps, full_cells[candidate.candidate_id], latency, by_id[candidate.candidate_id][3]))
+
+    for row in rows:
+        verdict = judge(row, p)
+        row["passed"], row["misses"] = verdict.passed, {k: round(v, 6) for k, v in verdict.misses.items()}
+    chosen, passed = choose(rows, p)
+    chosen_params = by_id[chosen["candidate_id"]][0].params(p, chosen["steps"])
+    params_file = out / "params.yaml"
+    write_text(params_file, dump_params(chosen_params))
+    front = {"top1": pareto_front(rows, "top1"), "worst_class_acc": pareto_front(rows, "worst_class_acc")}
+    plot = pareto_plot(out / "pareto.png", rows, chosen, p)
+    write_json(out / "candidates.json", {"candidates": rows, "left_out": left_out})
+
+    registered = compress_flow(params=chosen_params.to_dict(), workspace=str(out / "chosen"), reuse=reuse)
+    message = miss_message(chosen, passed, rows, p)
+    parent = log_tune(p, rows, chosen, registered, [plot, out / "candidates.json", params_file], message)
+    publish_tune_artifacts(rows, chosen, passed, message, front)
+    return {
+        "registered_model": registered["registered_model"],
+        "passed": passed,
+        "alias": registered["promotion"]["alias"] if registered["promotion"]["passed"] else None,
+        "gate": {k: registered["promotion"][k] for k in ("passed", "reasons")},
+        "chosen": chosen,
+        "speedup": chosen["speedup"],
+        "top1_drop": chosen["top1_drop"],
+        "worst_class_drop": chosen["worst_class_drop"],
+        "deployment_speedup_b1": chosen["deployment_speedup_b1"],
+        "message": message,
+        "candidates": rows,
+        "left_out": left_out,
+        "pareto": {k: [r["name"] + f" ({r['round']})" for r in v] for k, v in front.items()},
+        "params_file": str(params_file),
+        "pareto_plot": str(plot),
+        "workspace": registered["workspace"],
+        "mlflow_run_id": parent,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+    }

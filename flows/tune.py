@@ -84,6 +84,8 @@ def _row(candidate: Candidate, round_name: str, steps: int, cell: dict, latency:
         "deployment_speedup_b1": latency["deployment_speedup_b1"],
         "runtime": latency["runtime"],
         "wall_seconds": cell["wall_seconds"],
+        "all_reused": cell["all_reused"],
+        "stages_reused": cell["stages_reused"],
     }
 
 
@@ -196,6 +198,7 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
         "alias": registered["promotion"]["alias"] if registered["promotion"]["passed"] else None,
         "gate": {k: registered["promotion"][k] for k in ("passed", "reasons")},
         "chosen": chosen,
+        "batch": p.target.batch,
         "speedup": chosen["speedup"],
         "top1_drop": chosen["top1_drop"],
         "worst_class_drop": chosen["worst_class_drop"],

@@ -41,15 +41,18 @@ def check_tune_request(overrides: list[str], speedup: float, macs: float) -> Non
 def print_tune(result: dict[str, Any], console: Console | None = None) -> None:
     """The candidates as a table (front marked), then the chosen student and where it went."""
     console = console or Console()
-    table = Table(title="fsmc tune: candidates (speed-up measured in the shipped runtime; drops in points)")
-    for column in ("candidate", "round", "MACs", "speed-up", "b1", "top-1", "Δtop-1", "Δworst", "passed"):
-        table.add_column(column, justify="left" if column in ("candidate", "round") else "right", no_wrap=column != "candidate")
+    batch = result["batch"]
+    table = Table(title=f"fsmc tune: candidates (speed-up at batch {batch}, shipped runtime; drops in points)")
+    columns = ("candidate", "round", "MACs", "speed-up", *(() if batch == 1 else ("b1",)), "top-1", "Δtop-1", "Δworst", "pass")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("candidate", "round") else "right", no_wrap=True)
     front = set(result["pareto"]["top1"])
-    for r in sorted(result["candidates"], key=lambda r: -r["speedup"]):
+    for r in sorted(result["candidates"], key=lambda r: (-r["speedup"], r["round"])):
         name = f"{r['name']} ({r['round']})"
-        table.add_row(("* " if name in front else "") + r["name"], r["round"], f"x{r['macs_ratio']:.2f}", f"x{r['speedup']:.2f}",
-                      f"x{r['speedup_b1']:.2f}", f"{100 * r['top1']:.2f}", f"{100 * r['top1_drop']:.2f}",
-                      f"{100 * r['worst_class_drop']:.2f}", "yes" if r["passed"] else "no")
+        b1 = () if batch == 1 else (f"x{r['speedup_b1']:.2f}",)
+        table.add_row(("* " if name in front else "") + r["name"], r["round"], f"x{r['macs_ratio']:.2f}", f"x{r['speedup']:.2f}", *b1,
+                      f"{100 * r['top1']:.2f}", f"{100 * r['top1_drop']:.2f}", f"{100 * r['worst_class_drop']:.2f}",
+                      "yes" if r["passed"] else "no")
     console.print(table)
     for left in result["left_out"]:
         console.print(f"[yellow]left out[/] {left['name']}: {left['reason']}", highlight=False)

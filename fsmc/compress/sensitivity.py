@@ -15,6 +15,7 @@ device) and shared by every run and search candidate that prunes that teacher on
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -27,7 +28,7 @@ from torch import nn
 
 from fsmc.atomic import read_json
 from fsmc.cache import cache_key, cached_file
-from fsmc.compress.pruning import importance_criterion, model_cost, prune_channels
+from fsmc.compress.pruning import importance_criterion
 from fsmc.models.normalized import NormalizedClassifier
 from fsmc.runtime import pick_device
 
@@ -46,12 +47,17 @@ class LayerSensitivity:
     macs_saved: tuple[int, ...]
 
 
+def prunable_groups(model: NormalizedClassifier, example: torch.Tensor, importance: str = "l1") -> tuple[tp.pruner.BasePruner, list]:
+    """torch-pruning's pruner for ``model`` (its ignored layers left out) and its prunable groups, in order."""
+    pruner = tp.pruner.BasePruner(model, example[:1], importance=importance_criterion(importance), ignored_layers=model.pruning_ignored_layers())
+    groups = list(pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers, root_module_types=pruner.root_module_types))
+    return pruner, groups
+
+
 def prunable_layers(model: NormalizedClassifier, example: torch.Tensor) -> list[str]:
     """Names of the layers that root torch-pruning's prunable groups (the model's ignored layers left out), in order."""
-    pruner = tp.pruner.BasePruner(model, example[:1], importance=importance_criterion("l1"), ignored_layers=model.pruning_ignored_layers())
     names = {module: name for name, module in model.named_modules()}
-    groups = pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers, root_module_types=pruner.root_module_types)
-    return [names[group[0][0].target.module] for group in groups]
+    return [names[group[0][0].target.module] for group in prunable_groups(model, example)[1]]
 
 
 def feature_damage(model: nn.Module, images: torch.Tensor, target: torch.Tensor, scale: torch.Tensor, batch_size: int = 256) -> float:
@@ -64,6 +70,80 @@ def feature_damage(model: nn.Module, images: torch.Tensor, target: torch.Tensor,
     return total / target.numel() / float(scale)
 
 
+def _output_pixels(model: nn.Module, example: torch.Tensor) -> dict[nn.Module, int]:
+    """Output height x width of every conv and BatchNorm layer on one image (what their MACs scale with)."""
+    pixels: dict[nn.Module, int] = {}
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+    hooks = [m.register_forward_hook(lambda m, i, o: pixels.__setitem__(m, o.shape[-1] * o.shape[-2])) for m in layers]
+    try:
+        with torch.no_grad():
+            model(example[:1])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return pixels
+
+
+def _removed_per_layer(group) -> dict[nn.Module, list[int | None]]:
+    """For each conv / linear / norm layer of a pruning group: [output channels removed, input channels removed]."""
+    removed: dict[nn.Module, list[int | None]] = {}
+    for dep, idxs in group:
+        module, handler = dep.target.module, getattr(dep.handler, "__name__", "")
+        if isinstance(module, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)):
+            counts = removed.setdefault(module, [None, None])
+            counts[0 if handler == "prune_out_channels" else 1] = len(idxs) if handler in ("prune_out_channels", "prune_in_channels") else None
+    return removed
+
+
+def _macs_saved(removed: dict[nn.Module, list[int | None]], pixels: dict[nn.Module, int]) -> int:
+    """Multiply-accumulates the removal saves in convolutions, linear and BatchNorm layers (as torch-pruning counts them)."""
+    saved = 0
+    for module, (out_removed, in_removed) in removed.items():
+        k_out, k_in = out_removed or 0, in_removed or 0
+        if isinstance(module, nn.Conv2d):
+            kernel = module.kernel_size[0] * module.kernel_size[1] * pixels.get(module, 0)
+            if module.groups == module.in_channels == module.out_channels:  # depthwise: a channel is one filter
+                saved += max(k_out, k_in) * kernel
+            else:
+                before = module.out_channels * module.in_channels // module.groups
+                saved += (before - (module.out_channels - k_out) * (module.in_channels - k_in) // module.groups) * kernel
+        elif isinstance(module, nn.Linear):
+            saved += module.out_features * module.in_features - (module.out_features - k_out) * (module.in_features - k_in)
+        elif isinstance(module, nn.BatchNorm2d):  # torch-pruning's counter: a scale and a shift per element
+            saved += 2 * k_out * pixels.get(module, 0)
+    return saved
+
+
+class _Silenced:
+    """Within the block, the group's channels at ``idxs`` contribute nothing: their weights (and norm scale and shift)
+    are zero, which gives the outputs of the model with those channels removed."""
+
+    def __init__(self, group):
+        self.group = group
+        self.saved: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def _zero(self, tensor: torch.Tensor | None, idxs: list[int], dim: int) -> None:
+        if tensor is None or tensor.dim() <= dim or tensor.shape[dim] <= max(idxs, default=-1):
+            return
+        self.saved.append((tensor, tensor.detach().clone()))
+        tensor.data.index_fill_(dim, torch.tensor(idxs, dtype=torch.long), 0.0)
+
+    def __enter__(self) -> None:
+        for dep, idxs in self.group:
+            module, handler = dep.target.module, getattr(dep.handler, "__name__", "")
+            idxs = list(idxs)
+            if handler == "prune_out_channels" and isinstance(module, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)):
+                self._zero(module.weight, idxs, 0)
+                self._zero(module.bias, idxs, 0)
+            elif handler == "prune_in_channels" and isinstance(module, (nn.Conv2d, nn.Linear)):
+                depthwise = isinstance(module, nn.Conv2d) and module.groups == module.in_channels == module.out_channels
+                self._zero(module.weight, idxs, 0 if depthwise else 1)
+
+    def __exit__(self, *exc) -> None:
+        for tensor, original in reversed(self.saved):
+            tensor.data.copy_(original)
+
+
 def measure_sensitivity(
     teacher: NormalizedClassifier,
     images: torch.Tensor,
@@ -74,34 +154,48 @@ def measure_sensitivity(
 ) -> list[LayerSensitivity]:
     """Damage and MACs saved for every prunable group of ``teacher`` pruned alone at each of ``ratios``.
 
+    A group is pruned by silencing (zeroing) the channels its criterion ranks lowest, which gives the pruned
+    model's outputs without rebuilding it: one dependency trace for the whole table instead of one per entry
+    (MobileNetV3-small: minutes to seconds). The channels and counts are torch-pruning's own.
+
     Args:
         teacher: the model to prune (left untouched).
         images: few-shot and OOD images in [0, 1] (no labels are read).
         importance: the channel criterion that picks which channels a ratio removes.
         gradient_loss: for the Taylor criteria, the loss whose gradients score the channels.
         ratios: ratios to measure, ascending, in (0, 1).
-        progress: called with (done, total) after each pruned model.
+        progress: called with (done, total) after each entry.
     """
-    teacher = teacher.cpu().eval()
+    model = copy.deepcopy(teacher).cpu().eval()
     example = images[:1]
+    if gradient_loss is not None:
+        model.zero_grad(set_to_none=True)
+        gradient_loss(model).backward()
+    pruner, groups = prunable_groups(model, example, importance)
+    names = {module: name for name, module in model.named_modules()}
+    pixels = _output_pixels(model, example)
     with torch.inference_mode():
-        target = torch.cat([teacher.forward_features(images[s : s + 256]) for s in range(0, len(images), 256)])
+        target = torch.cat([model.forward_features(images[s : s + 256]) for s in range(0, len(images), 256)])
     scale = target.var().clamp_min(1e-12)
-    total_macs = model_cost(teacher, example).macs
-    layers = prunable_layers(teacher, example)
-    widths = {name: m.out_channels if isinstance(m, nn.Conv2d) else m.out_features for name, m in teacher.named_modules() if name in layers}
     table, done = [], 0
-    for layer in layers:
+    for group in groups:
+        root, handler = group[0][0].target.module, group[0][0].handler
+        width = pruner.DG.get_out_channels(root)
+        scores = pruner.estimate_importance(group)
+        scores = scores.view(-1, width).mean(0) if scores.numel() != width else scores  # grouped convs: averaged, as tp does
+        order = torch.argsort(scores.cpu()).tolist()
         damage, saved = [], []
         for ratio in ratios:
-            # ratio 0 elsewhere: only this group loses channels.
-            pruned, _ = prune_channels(teacher, example, 0.0, importance, gradient_loss=gradient_loss, layer_ratios={layer: ratio})
-            damage.append(round(feature_damage(pruned, images, target, scale), 8))
-            saved.append(total_macs - model_cost(pruned, example).macs)
+            removed = width - int(width * (1 - ratio))  # torch-pruning's count for a ratio
+            sub = pruner.DG.get_pruning_group(root, handler, sorted(order[:removed]))
+            with _Silenced(sub):
+                damage.append(round(feature_damage(model, images, target, scale), 8))
+            saved.append(_macs_saved(_removed_per_layer(sub), pixels))
             done += 1
             if progress:
-                progress(done, len(layers) * len(ratios))
-        table.append(LayerSensitivity(layer, widths[layer], tuple(ratios), tuple(damage), tuple(saved)))
+                progress(done, len(groups) * len(ratios))
+        table.append(LayerSensitivity(names[root], width, tuple(ratios), tuple(damage), tuple(saved)))
+    model.zero_grad(set_to_none=True)
     return table
 
 

@@ -49,7 +49,7 @@ class Candidate:
 def macs_levels(count: int) -> list[float]:
     """``count`` kept-MACs fractions across :data:`LEVEL_RANGE`, most kept first."""
     high, low = LEVEL_RANGE
-    return [round(float(level), 4) for level in np.linspace(high, low, count)] if count > 1 else [round((high + low) / 2, 4)]
+    return [round(float(level), 2) for level in np.linspace(high, low, count)] if count > 1 else [round((high + low) / 2, 2)]
 
 
 def candidates_for(params: Params, residual: bool) -> list[Candidate]:
@@ -64,18 +64,18 @@ def candidates_for(params: Params, residual: bool) -> list[Candidate]:
     int8 = ("compress.scheme=channel+int8-ptq", "compress.allocation=damage")
     if t.macs:
         return [
-            Candidate(f"channel, damage allocation, MACs x{t.macs:g}", (*channel, f"compress.macs_fraction={t.macs}")),
-            Candidate(f"channel + int8, damage allocation, MACs x{t.macs:g}", (*int8, f"compress.macs_fraction={t.macs}")),
+            Candidate(f"channel MACs x{t.macs:g}", (*channel, f"compress.macs_fraction={t.macs}")),
+            Candidate(f"channel+int8 MACs x{t.macs:g}", (*int8, f"compress.macs_fraction={t.macs}")),
         ]
     levels = macs_levels(t.levels)
-    found = [Candidate(f"channel, damage allocation, MACs x{level:g}", (*channel, f"compress.macs_fraction={level}")) for level in levels]
+    found = [Candidate(f"channel MACs x{level:g}", (*channel, f"compress.macs_fraction={level}")) for level in levels]
     middle = levels[len(levels) // 2]
-    found.append(Candidate(f"channel + int8, damage allocation, MACs x{middle:g}", (*int8, f"compress.macs_fraction={middle}")))
+    found.append(Candidate(f"channel+int8 MACs x{middle:g}", (*int8, f"compress.macs_fraction={middle}")))
     if residual:
-        found += [Candidate(f"block-drop {ratio:.0%} of blocks", ("compress.scheme=block-drop", f"compress.ratio={ratio}")) for ratio in BLOCK_DROP_RATIOS]
+        found += [Candidate(f"block-drop {ratio:.0%}", ("compress.scheme=block-drop", f"compress.ratio={ratio}")) for ratio in BLOCK_DROP_RATIOS]
     students = DISTILL_STUDENTS.get(params.data.teacher, ())
     if students:
-        found.append(Candidate(f"distill into {students[0]}", ("compress.scheme=distill", f"compress.student={students[0]}")))
+        found.append(Candidate(f"distill {students[0]}", ("compress.scheme=distill", f"compress.student={students[0]}")))
     return found
 
 

@@ -141,8 +141,8 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
     # Compress every candidate; the first damage allocation alone, so the others find its damage table cached.
     features = [METHOD_DECLARATIONS[p.recover.method].needs_features]
     first = [e for e in entries if "compress.allocation=damage" in e[0].settings][:1]
-    for group in (first, [e for e in entries if e not in first]):
-        for future in [prepare_task.submit(params, str(folder / "short"), features, torch_threads) for _, params, folder in group]:
+    for group, threads in ((first, os.cpu_count() or 1), ([e for e in entries if e not in first], torch_threads)):  # alone: every core
+        for future in [prepare_task.submit(params, str(folder / "short"), features, threads) for _, params, folder in group]:
             future.result()
     kept = []
     for candidate, params, folder in entries:

@@ -54,9 +54,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=200)  # every figure whole, in a log as in a terminal
     console.print(f"CPU: {cpu_model()} | flags: {cpu_flags()} | torch threads {torch.get_num_threads()}")
-    params = load_params(None, ["data.dataset=cifar10", "compress.allocation=damage", f"compress.macs_fraction={args.macs}",
+    params = load_params(None, ["data.dataset=cifar10", "data.teacher=resnet56-jpeg", "compress.allocation=damage", f"compress.macs_fraction={args.macs}",
                                 f"ship.timing_seconds={args.seconds}", "gate.latency_batch=64"])
     test = load_dataset(params.data).test
     cifar = to_tensor(test.images[: args.images + 256], test.pixel_max)

@@ -81,7 +81,7 @@ def _channel(teacher: NormalizedClassifier, params: CompressParams, inputs: Sche
         loss = class_aware_loss(images, labels, ood, inputs.num_classes)
     summary: dict[str, Any] = {}
     layer_ratios = None
-    if params.allocation == "damage":
+    if params.allocation == "damage" and not params.global_pruning:  # global ranking is an allocation of its own
         layer_ratios, summary = damage_allocation(teacher, params, inputs.example, torch.cat([images, ood])[:SENSITIVITY_IMAGES], loss)
     # With an allocation every prunable layer has its own ratio; compress.ratio only set the MACs level.
     ratio = 0.0 if layer_ratios is not None else params.ratio

@@ -196,12 +196,6 @@ def check_compression(params: Params) -> None:
         f"compress.macs_fraction={c.macs_fraction} must lie strictly between 0 and 1 (the share of the teacher's MACs the "
         "student keeps), or be 0 (the MACs uniform pruning at compress.ratio keeps).",
     )
-    if c.allocation == "damage":
-        _check(
-            not c.global_pruning,
-            "compress.allocation=damage sets a ratio per layer from measured damage, and compress.global_pruning=true ranks "
-            "channels across layers by magnitude instead: set one of them (global_pruning=false, or allocation=uniform).",
-        )
     _check(0 < c.ratio < 1, f"compress.ratio={c.ratio} must lie strictly between 0 and 1 (share of channels or weights removed).")
     _check(
         c.student_init in STUDENT_INITS,

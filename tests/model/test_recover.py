@@ -29,7 +29,8 @@ def pruned_workspace(data_workspace, small_params, tmp_path_factory):
     ws = Workspace(tmp_path_factory.mktemp("ws-pruned"))
     shutil.copytree(data_workspace.root, ws.root, dirs_exist_ok=True)
     teacher.run(small_params, ws)
-    compress.run(small_params, ws)
+    # Every prunable layer loses channels (uniform), so each conv after one is a layer fskd and cd regress.
+    compress.run(dataclasses.replace(small_params, compress=dataclasses.replace(small_params.compress, allocation="uniform")), ws)
     return ws
 
 

@@ -46,6 +46,9 @@ from fsmc.tuning.selection import MACS_SLACK, choose, judge, miss_message, paret
 from fsmc.workspace import Workspace
 from tasks.tune_tracking import log_tune, publish_tune_artifacts
 
+# What a row keeps of a candidate's latency (fsmc.benchmark.cell.architecture_latency).
+LATENCY_KEYS = ("speedup", "speedup_b1", "student_ms", "teacher_ms", "deployment_speedup_b1", "runtime")
+
 
 def gated(params: Params) -> Params:
     """``params`` with the gate timing at ``target.batch`` and asking ``target.speedup``: the limits are the gate's own."""
@@ -77,12 +80,7 @@ def _row(candidate: Candidate, round_name: str, steps: int, cell: dict, latency:
         "worst_class_acc": cell["student_worst_class_acc"],
         "top1_drop": round(cell["teacher_top1"] - cell["student_top1"], 6),
         "worst_class_drop": round(cell["teacher_worst_class_acc"] - cell["student_worst_class_acc"], 6),
-        "speedup": latency["speedup"],
-        "speedup_b1": latency["speedup_b1"],
-        "student_ms": latency["student_ms"],
-        "teacher_ms": latency["teacher_ms"],
-        "deployment_speedup_b1": latency["deployment_speedup_b1"],
-        "runtime": latency["runtime"],
+        **{key: latency[key] for key in LATENCY_KEYS},
         "wall_seconds": cell["wall_seconds"],
         "all_reused": cell["all_reused"],
         "stages_reused": cell["stages_reused"],
@@ -97,10 +95,12 @@ def _run_round(entries: list[tuple[Candidate, Params, Path]], reuse: bool, threa
 
 def _latency(params: Params, folder: Path, cache: Path) -> dict:
     """The candidate's speed-up as shipped (saved beside it: a resumed search does not time it again)."""
-    if cache.is_file() and read_json(cache)["params"] == params.to_dict()["compress"] | {"batch": params.gate.latency_batch}:
-        return read_json(cache)["latency"]
+    key = params.to_dict()["compress"] | {"batch": params.gate.latency_batch}
+    saved = read_json(cache) if cache.is_file() else {}
+    if saved.get("params") == key:
+        return saved["latency"]
     latency = architecture_latency(params, Workspace(folder))
-    write_json(cache, {"params": params.to_dict()["compress"] | {"batch": params.gate.latency_batch}, "latency": latency})
+    write_json(cache, {"params": key, "latency": latency})
     return latency
 
 
@@ -168,13 +168,12 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
     ranked = promising(rows, p)
     size = full_round_size(rows, deadline - time.perf_counter(), workers, p.recover.steps / short)
     by_id = {c.candidate_id: (c, params, folder, summary) for c, params, folder, summary in kept}
-    full_entries = [(by_id[r["candidate_id"]][0], by_id[r["candidate_id"]][0].params(p), by_id[r["candidate_id"]][2] / "full") for r in ranked[:size]]
+    full_entries = [(by_id[r["candidate_id"]][0], by_id[r["candidate_id"]][2]) for r in ranked[:size]]
     if short < p.recover.steps and full_entries:
-        full_cells = _run_round(full_entries, reuse, torch_threads)
-        latency_of = {r["candidate_id"]: r for r in rows}
-        for candidate, _, _ in full_entries:
-            short_row = latency_of[candidate.candidate_id]
-            latency = {k: short_row[k] for k in ("speedup", "speedup_b1", "student_ms", "teacher_ms", "deployment_speedup_b1", "runtime")}
+        full_cells = _run_round([(c, c.params(p), folder / "full") for c, folder in full_entries], reuse, torch_threads)
+        short_rows = {r["candidate_id"]: r for r in rows}
+        for candidate, _ in full_entries:  # the same architecture as its short round: the same latency
+            latency = {k: short_rows[candidate.candidate_id][k] for k in LATENCY_KEYS}
             rows.append(_row(candidate, "full", p.recover.steps, full_cells[candidate.candidate_id], latency, by_id[candidate.candidate_id][3]))
 
     for row in rows:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fsmc.config import DISTILL_STUDENTS, Params, params_from_dict
+from fsmc.config import DISTILL_STUDENTS, Params, params_from_dict, parse_overrides
 
 # The allocation's MACs levels for a speed-up target span this range of kept MACs (ResNet inner channels at
 # 75 % removed, the largest ratio the sensitivity table measures, keep about a quarter of the MACs).
@@ -37,10 +37,8 @@ class Candidate:
     def params(self, base: Params, steps: int | None = None) -> Params:
         """``base`` with this candidate's settings (and ``recover.steps``, if given), validated."""
         raw = base.to_dict()
-        for setting in self.settings:
-            key, _, value = setting.partition("=")
-            section, _, name = key.partition(".")
-            raw[section][name] = type(raw[section][name])(value) if not isinstance(raw[section][name], bool) else value == "true"
+        for section, values in parse_overrides(list(self.settings)).items():  # parsed and typed as --set is
+            raw[section].update(values)
         if steps is not None:
             raw["recover"]["steps"] = steps
         return params_from_dict(raw)

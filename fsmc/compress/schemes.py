@@ -11,6 +11,8 @@
 ``int8-ptq``    student (the recover stage quantizes after the method)
 ``block-drop``  whole residual blocks removed, the least recoverable last, see
                 ``blocks``
+``block-drop+`` blocks dropped, float recovery, then int8 PTQ (as ``channel+int8-ptq``):
+``int8-ptq``    depth and int8, the two levers that pay at batch 1
 ==============  ===============================================================
 
 Adding a scheme is a function here registered in ``SCHEMES`` and its declaration module in
@@ -133,17 +135,24 @@ def _int8_qat(teacher: NormalizedClassifier, params: CompressParams, inputs: Sch
     return Compressed(teacher, inputs.spec, {"quantize_after_recovery": "qat"})
 
 
-def _channel_int8_ptq(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
-    # The pruned float student goes on; the recover stage recovers it, then quantizes the recovered student.
-    pruned = _channel(teacher, params, inputs)
-    pruned.meta |= {"quantize_after_recovery": "ptq", "calibration_images": params.calibration_images}
-    return pruned
-
-
 def _block_drop(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
     images, _, ood = _calibration(inputs, params.calibration_images)
     student, record = drop_blocks(teacher, params.ratio, torch.cat([images, ood]), inputs.example)
     return Compressed(student, inputs.spec, {"dropped_blocks": record["dropped_blocks"]}, record)
+
+
+def _then_int8_ptq(
+    structural: Callable[[NormalizedClassifier, CompressParams, SchemeInputs], Compressed],
+) -> Callable[[NormalizedClassifier, CompressParams, SchemeInputs], Compressed]:
+    """``structural`` followed by int8 PTQ: the structured float student goes on; the recover stage recovers it
+    in float, then quantizes the recovered student (``fsmc.recover.pipeline``)."""
+
+    def composed(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
+        result = structural(teacher, params, inputs)
+        result.meta |= {"quantize_after_recovery": "ptq", "calibration_images": params.calibration_images}
+        return result
+
+    return composed
 
 
 def _distill(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
@@ -158,8 +167,9 @@ SCHEMES: dict[str, Callable[[NormalizedClassifier, CompressParams, SchemeInputs]
     "int8-ptq": _int8_ptq,
     "int8-qat": _int8_qat,
     "distill": _distill,
-    "channel+int8-ptq": _channel_int8_ptq,
+    "channel+int8-ptq": _then_int8_ptq(_channel),
     "block-drop": _block_drop,
+    "block-drop+int8-ptq": _then_int8_ptq(_block_drop),
 }
 
 def compress(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:

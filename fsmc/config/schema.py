@@ -132,7 +132,7 @@ class TeacherParams:
 class CompressParams:
     """How the teacher is made smaller (``fsmc methods`` lists the schemes)."""
 
-    scheme: str = "channel"  # channel | unstructured | int8-ptq | int8-qat | distill | channel+int8-ptq | block-drop
+    scheme: str = "channel"  # channel | unstructured | int8-ptq | int8-qat | distill | channel+int8-ptq | block-drop | block-drop+int8-ptq
     importance: str = "l1"  # channel: l1 | l2 | bn-scale | taylor | class-aware
     ratio: float = 0.5  # channel: share of channels removed per prunable layer; unstructured: share of weights zeroed
     global_pruning: bool = False  # channel / unstructured: rank channels or weights across layers, not per layer

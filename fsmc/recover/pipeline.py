@@ -4,8 +4,8 @@
   so the sparsity survives any method.
 * ``int8-qat``: fake quantization is inserted before training and the trained graph
   is converted to real int8 after (checkpoint meta for the int8 reload included).
-* ``channel+int8-ptq``: the method recovers the pruned student in float, then it is
-  quantized post-training, calibrated on the shots plus OOD images (as ``int8-ptq``).
+* ``channel+int8-ptq`` and ``block-drop+int8-ptq``: the method recovers the pruned (or
+  shallower) student in float, then it is quantized post-training, calibrated on the shots plus OOD images (as ``int8-ptq``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def recover_student(
         keep_sparsity(student)
     float_student = student
     params = with_method_defaults(params)
-    quantize_after = meta.get("quantize_after_recovery")  # "qat" (int8-qat) or "ptq" (channel+int8-ptq)
+    quantize_after = meta.get("quantize_after_recovery")  # "qat" (int8-qat) or "ptq" (<structure>+int8-ptq)
     if quantize_after == "qat":
         student = prepare_qat(student, example)
         # Fake quantization observes float32 only (torch's fused observer refuses bf16 inputs).

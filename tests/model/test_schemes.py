@@ -175,6 +175,39 @@ def test_dropped_blocks_keep_the_output_shape_and_the_model_loads_back_from_its_
         assert torch.equal(loaded(x), student(x))
 
 
+def test_block_drop_then_int8_drops_blocks_runs_int8_kernels_and_loads_back(tmp_path):
+    """scheme=block-drop+int8-ptq: what ships is shallower *and* int8, recovered in float first, and its checkpoint rebuilds it."""
+    from fsmc.compress.schemes import SchemeInputs, compress
+    from fsmc.config import CompressParams, RecoverParams
+    from fsmc.models.checkpoint import save_checkpoint
+    from fsmc.models.int8_graph import is_quantized, runs_int8_kernels
+    from fsmc.recover.data import RecoveryData
+    from fsmc.recover.methods import RecoveryContext
+    from fsmc.recover.pipeline import recover_student
+
+    teacher = _resnet(20)
+    torch.manual_seed(2)
+    images, labels, ood = torch.rand(40, 3, 32, 32), torch.arange(40) % 10, torch.rand(40, 3, 32, 32)
+    spec = {"arch": "cifar-resnet", "kwargs": {"depth": 20, "num_classes": 10}, "mean": [0.5] * 3, "std": [0.25] * 3}
+    inputs = SchemeInputs("resnet20", spec, images[:1], images, labels, ood, 10)
+    result = compress(teacher, CompressParams(scheme="block-drop+int8-ptq", ratio=0.5, calibration_images=64), inputs)
+    dropped = result.meta["dropped_blocks"]
+    assert len(dropped) == 4 and result.meta["quantize_after_recovery"] == "ptq" and not is_quantized(result.model)
+    with torch.no_grad():
+        data = RecoveryData(images, labels, ood, 10, teacher(images), teacher(ood))
+    shipped, report, meta = recover_student(result.model, result.meta, RecoveryContext(teacher, data), RecoverParams(method="none", oe=False), images[:1])
+    assert is_quantized(shipped) and runs_int8_kernels(shipped, images[:2]) and "quantize_after_recovery" not in meta
+    assert any("int8 PTQ after recovery, calibrated on 64 images" in note for note in report.notes)
+    save_checkpoint(tmp_path / "student.pt", shipped, spec, meta)
+    loaded, _, loaded_meta = load_checkpoint(tmp_path / "student.pt")
+    assert loaded_meta["dropped_blocks"] == dropped and runs_int8_kernels(loaded, images[:2])
+    with torch.no_grad():
+        assert torch.equal(loaded(images[:8]), shipped(images[:8]))
+        float_student = result.model.eval()
+        agreement = (shipped(images).argmax(1) == float_student(images).argmax(1)).float().mean()
+    assert agreement >= 0.8, agreement  # int8 of the same shallower network, not another function
+
+
 def test_a_block_made_redundant_by_hand_is_scored_cheapest_and_dropped_first():
     """Zeroing a block's residual branch makes it the identity: its recoverability damage is nil, the others' is not."""
     from fsmc.compress.blocks import drop_blocks

@@ -87,10 +87,26 @@ def _row(candidate: Candidate, round_name: str, steps: int, cell: dict, latency:
     }
 
 
-def _run_round(entries: list[tuple[Candidate, Params, Path]], reuse: bool, threads: int) -> dict[str, dict]:
+def _settled(futures: dict, doing: str, left_out: list[dict]) -> dict[str, Any]:
+    """Each future's result by candidate id; a candidate whose task failed joins ``left_out`` with the reason.
+
+    One candidate failing (a scheme this teacher cannot take, a runtime that cannot run it) must not cost the
+    search the others' finished work.
+    """
+    results = {}
+    for future in as_completed(list(futures)):
+        candidate = futures[future]
+        try:
+            results[candidate.candidate_id] = future.result()
+        except Exception as error:  # noqa: BLE001 - reported per candidate, the search goes on
+            left_out.append({"name": candidate.name, "reason": f"{doing} failed: {type(error).__name__}: {error}"})
+    return results
+
+
+def _run_round(entries: list[tuple[Candidate, Params, Path]], reuse: bool, threads: int, left_out: list[dict]) -> dict[str, dict]:
     """Recover and evaluate each candidate as a Prefect task on the flow's Dask runner; rows by candidate id."""
-    futures = {cell_task.submit(params, str(folder), reuse, threads): candidate.candidate_id for candidate, params, folder in entries}
-    return {futures[future]: future.result() for future in as_completed(list(futures))}
+    futures = {cell_task.submit(params, str(folder), reuse, threads): candidate for candidate, params, folder in entries}
+    return _settled(futures, f"recovery ({entries[0][2].name} round)" if entries else "recovery", left_out)
 
 
 def _latency(params: Params, folder: Path, cache: Path) -> dict:
@@ -141,11 +157,14 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
     # Compress every candidate; the first damage allocation alone, so the others find its damage table cached.
     features = [METHOD_DECLARATIONS[p.recover.method].needs_features]
     first = [e for e in entries if "compress.allocation=damage" in e[0].settings][:1]
+    prepared = set()
     for group, threads in ((first, os.cpu_count() or 1), ([e for e in entries if e not in first], torch_threads)):  # alone: every core
-        for future in [prepare_task.submit(params, str(folder / "short"), features, threads) for _, params, folder in group]:
-            future.result()
+        futures = {prepare_task.submit(params, str(folder / "short"), features, threads): candidate for candidate, params, folder in group}
+        prepared |= set(_settled(futures, "compressing", left_out))
     kept = []
     for candidate, params, folder in entries:
+        if candidate.candidate_id not in prepared:
+            continue
         summary = read_json(Workspace(folder / "short").compress_summary)
         reason = _prefilter(candidate, summary, p)
         if reason:
@@ -159,20 +178,28 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
             "Ask for a smaller speed-up or a larger MACs share."
         )
 
-    short_cells = _run_round([(c, params, folder / "short") for c, params, folder, _ in kept], reuse, torch_threads)
+    short_cells = _run_round([(c, params, folder / "short") for c, params, folder, _ in kept], reuse, torch_threads, left_out)
     rows = []
     for candidate, params, folder, summary in kept:
-        latency = _latency(params, folder / "short", folder / "latency.json")
+        if candidate.candidate_id not in short_cells:
+            continue
+        try:
+            latency = _latency(params, folder / "short", folder / "latency.json")
+        except Exception as error:  # noqa: BLE001 - a runtime that cannot time this one candidate is not the search's end
+            left_out.append({"name": candidate.name, "reason": f"timing failed: {type(error).__name__}: {error}"})
+            continue
         rows.append(_row(candidate, "short", short, short_cells[candidate.candidate_id], latency, summary))
+    if not rows:
+        raise FsmcError("Every candidate failed: " + "; ".join(f"{x['name']}: {x['reason']}" for x in left_out) + ".")
 
     ranked = promising(rows, p)
     size = full_round_size(rows, deadline - time.perf_counter(), workers, p.recover.steps / short)
     by_id = {c.candidate_id: (c, params, folder, summary) for c, params, folder, summary in kept}
     full_entries = [(by_id[r["candidate_id"]][0], by_id[r["candidate_id"]][2]) for r in ranked[:size]]
     if short < p.recover.steps and full_entries:
-        full_cells = _run_round([(c, c.params(p), folder / "full") for c, folder in full_entries], reuse, torch_threads)
+        full_cells = _run_round([(c, c.params(p), folder / "full") for c, folder in full_entries], reuse, torch_threads, left_out)
         short_rows = {r["candidate_id"]: r for r in rows}
-        for candidate, _ in full_entries:  # the same architecture as its short round: the same latency
+        for candidate, _ in (e for e in full_entries if e[0].candidate_id in full_cells):  # same architecture: same latency
             latency = {k: short_rows[candidate.candidate_id][k] for k in LATENCY_KEYS}
             rows.append(_row(candidate, "full", p.recover.steps, full_cells[candidate.candidate_id], latency, by_id[candidate.candidate_id][3]))
 

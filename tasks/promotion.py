@@ -23,6 +23,7 @@ from prefect.transactions import Transaction, get_transaction
 from fsmc.atomic import read_json
 from fsmc.config import Params
 from fsmc.gate import decide
+from fsmc.shipping.speedups import reference_label, reference_teacher
 from fsmc.workspace import Workspace
 from tasks.settings import tracking_uri, use_tracking_store
 
@@ -42,10 +43,10 @@ def gate_speed(shipped: dict, batch: int) -> dict:
     return {
         "speedup": timed["compression_speedup"],
         "deployment_speedup": timed["deployment_speedup"],
-        "teacher_ms": timed["teacher_same_runtime"]["median_ms"],
+        "teacher_ms": reference_teacher(timed)["median_ms"],
         "student_ms": student["median_ms"],
         "batch": batch,
-        "runtime": latency["compression_runtime"],
+        "runtime": reference_label(latency, timed),
     }
 
 

@@ -130,7 +130,8 @@ def log_run(params: Params, ws: Workspace, wall_seconds: float, shipped: dict | 
         tags["teacher_format"] = lineage.get("format", "fsmc-checkpoint")
     if shipped is not None:
         tags |= {"ship.runtime": shipped["choice"]["runtime"], "ship.precision": shipped["choice"]["precision"],
-                 "ship.threads": str(shipped["choice"]["threads"]), "ship.cpu_flags": shipped["latency"]["cpu_flags"]}  # fmt: skip
+                 "ship.threads": str(shipped["choice"]["threads"]), "ship.cpu_flags": shipped["latency"]["cpu_flags"],
+                 "ship.teacher_fastest_runtime": shipped["latency"]["teacher_fastest_runtime"]}  # fmt: skip
     if params.teacher.trust_pickle:  # the opt-in is part of the run's record, whether or not a pickle needed it
         tags["fsmc.trust_pickle"] = "true"
     run_experiment = experiment_id(params.tracking.experiment)

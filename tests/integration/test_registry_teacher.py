@@ -52,6 +52,8 @@ def test_resnet56_registered_then_compressed_by_uri_matches_the_zoo_path(shared_
     cell = [
         "--set", "dataset=cifar10", "--set", "k_max=20", "--set", "budget=2x",
         "--set", "recover.steps=40", "--set", "max_test_images=1000",
+        # The subject is the teacher's path: the cheapest pruning (no damage table) and short latency timing.
+        "--set", "compress.allocation=uniform", "--set", "ship.timing_seconds=0.3",
     ]  # fmt: skip
     registered = run_cli(["register-teacher", "--name", "cifar-teacher", "--json", *cell, "--set", "teacher=resnet56-jpeg"], cwd=tmp_path)
     assert registered.returncode == 0, registered.stderr[-3000:]

@@ -94,13 +94,22 @@ def test_a_search_killed_midway_resumes_registers_the_fastest_passing_student_an
     assert read_json(repeat.metrics)["student"]["top1"] == read_json(chosen.metrics)["student"]["top1"]
 
 
-def test_an_unreachable_target_registers_the_closest_student_without_the_alias_and_says_why(project):
+def test_an_unreachable_target_registers_the_closest_student_without_the_alias_and_says_why_and_a_failed_candidate_is_left_out(project):
     # No candidate can lose nothing on every class, so none passes; the search still ends with a registered student.
     limits = ["--set", "target.macs=0.3", "--set", "gate.max_top1_drop=0", "--set", "gate.max_worst_class_drop=0",
               "--set", "gate.min_speedup=0.01"]
+    # One candidate cannot even be compressed (its folder is taken by a file): the search goes on without it.
+    from fsmc.config import load_params
+    from fsmc.tuning.candidates import candidates_for
+
+    blocked = next(c for c in candidates_for(load_params(REPO / "params.yaml", ["target.macs=0.3"]), False) if "int8" in c.name)
+    (project / "tuned" / "candidates" / blocked.candidate_id).mkdir(parents=True)
+    (project / "tuned" / "candidates" / blocked.candidate_id / "short").write_text("not a folder")
     result = run_cli(["tune", "--json", "--out", "tuned", *TUNE, *limits], cwd=project)
     assert result.returncode == 0, result.stderr[-3000:]
     outcome = last_json(result.stdout)
+    assert [x["name"] for x in outcome["left_out"]] == [blocked.name] and "compressing failed" in outcome["left_out"][0]["reason"]
+    assert outcome["candidates"] and blocked.name not in {r["name"] for r in outcome["candidates"]}
     assert not outcome["passed"] and outcome["alias"] is None and not outcome["gate"]["passed"]
     assert "No candidate met every limit" in outcome["message"] and "top-1 drop" in outcome["message"]
     name, version = outcome["registered_model"]["name"], outcome["registered_model"]["version"]

@@ -81,6 +81,27 @@ def test_latency_has_median_p90_and_enough_repeats_for_every_caller():
         assert latency.repeats >= 5 and 0 < latency.median_ms <= latency.p90_ms and latency.batch == 1
 
 
+def test_the_compression_speedup_is_against_the_teacher_at_its_fastest_not_in_a_runtime_that_slows_it():
+    """An int8 student may ship where the float teacher is slow: the speed-up is taken against the faster teacher timing."""
+    from fsmc.shipping.measure import measure_speedups
+    from fsmc.shipping.speedups import reference_teacher
+
+    teacher, student = _small_net(), _small_net()  # the architecture is not the subject: where each is timed is
+    example = torch.rand(1, 3, 16, 16)
+    onnx = {"teacher": to_onnx(teacher, example), "student": to_onnx(student, example)}
+    images = torch.rand(8, 3, 16, 16).numpy()
+    record = measure_speedups(teacher, student, RuntimeChoice("torch", "fp32", 1), onnx, images, (1, 4), 0.2,
+                              teacher_choice=RuntimeChoice("onnxruntime", "fp32", 1))  # fmt: skip
+    assert record["teacher_fastest_runtime"] == "onnxruntime fp32, 1 thread"
+    for timed in record["batches"].values():
+        teachers = {name: timed[name]["median_ms"] for name in ("teacher_same_runtime", "teacher_fastest")}
+        assert timed["teacher_reference"] == min(teachers, key=teachers.get)
+        assert timed["compression_speedup"] == reference_teacher(timed)["median_ms"] / timed["student_shipped"]["median_ms"]
+    same = measure_speedups(teacher, student, RuntimeChoice("torch", "fp32", 1), onnx, images, (1,), 0.2,
+                            teacher_choice=RuntimeChoice("torch", "fp32", 1))  # fmt: skip
+    assert "teacher_fastest" not in same["batches"]["1"] and same["batches"]["1"]["teacher_reference"] == "teacher_same_runtime"
+
+
 @pytest.mark.parametrize(
     ("override", "named"),
     [("ship.runtime=tensorrt", "ship.runtime='tensorrt'"), ("ship.inference_precision=fp16", "ship.inference_precision='fp16'"),

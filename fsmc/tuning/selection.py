@@ -1,7 +1,7 @@
 """Which measured candidate to ship: the fastest that meets every limit, else the closest, with what it missed by.
 
 A candidate's figures are the ones a user is promised: ``speedup`` is the compression speed-up measured at
-``target.batch`` (teacher and candidate in the runtime the candidate ships in), ``top1_drop`` and
+``target.batch`` (the candidate as shipped against the teacher at its fastest on this CPU), ``top1_drop`` and
 ``worst_class_drop`` are the teacher's accuracy minus the student's (fractions), and the limits are the
 gate's own (``gate.max_top1_drop``, ``gate.max_worst_class_drop``).
 """

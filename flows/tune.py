@@ -38,7 +38,7 @@ from fsmc.errors import FsmcError
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.pipeline import run_pipeline
 from fsmc.stages.reading import few_shot_set
-from fsmc.tuning.candidates import Candidate, candidates_for, short_steps
+from fsmc.tuning.candidates import FALLBACK_REACH, Candidate, candidates_for, short_steps
 from fsmc.tuning.feasibility import check_feasible, is_residual
 from fsmc.tuning.plot import pareto_plot
 from fsmc.tuning.rounds import full_round_size, promising
@@ -58,12 +58,19 @@ def gated(params: Params) -> Params:
 
 
 def _prefilter(candidate: Candidate, summary: dict, params: Params) -> str:
-    """Why the MACs alone rule ``candidate`` out (''  when they do not): width and depth run no faster than their MACs."""
+    """Why the MACs alone rule ``candidate`` out (''  when they do not): width and depth run no faster than their MACs.
+
+    A speed-up target keeps candidates down to :data:`FALLBACK_REACH` of it: when the target proves unreachable, the
+    fastest student within the accuracy limits is then measured, named in the message and registered as the closest.
+    """
     t, ratio = params.target, summary["macs_ratio"]
     if t.macs and ratio > t.macs * (1 + MACS_SLACK):
         return f"keeps x{ratio:.3f} of the teacher's MACs, above the x{t.macs:g} asked"
-    if t.speedup and "int8" not in summary["scheme"] and 1 / ratio < t.speedup:
-        return f"its MACs (x{ratio:.3f}) allow at most x{1 / ratio:.2f}, below the x{t.speedup:g} asked"
+    if t.speedup and "int8" not in summary["scheme"] and 1 / ratio < t.speedup * FALLBACK_REACH:
+        return (
+            f"its MACs (x{ratio:.3f}) allow at most x{1 / ratio:.2f}, below x{t.speedup * FALLBACK_REACH:.2f} "
+            f"({FALLBACK_REACH:.0%} of the x{t.speedup:g} asked, the slowest a fallback may be)"
+        )
     return ""
 
 

@@ -110,10 +110,12 @@ def _settled(futures: dict, doing: str, left_out: list[dict]) -> dict[str, Any]:
     return results
 
 
-def _run_round(entries: list[tuple[Candidate, Params, Path]], reuse: bool, threads: int, left_out: list[dict]) -> dict[str, dict]:
+def _run_round(
+    round_name: str, entries: list[tuple[Candidate, Params, Path]], reuse: bool, threads: int, left_out: list[dict]
+) -> dict[str, dict]:
     """Recover and evaluate each candidate as a Prefect task on the flow's Dask runner; rows by candidate id."""
     futures = {cell_task.submit(params, str(folder), reuse, threads): candidate for candidate, params, folder in entries}
-    return _settled(futures, f"recovery ({entries[0][2].name} round)" if entries else "recovery", left_out)
+    return _settled(futures, f"recovery ({round_name} round)", left_out)
 
 
 def _latency(params: Params, folder: Path, cache: Path) -> dict:
@@ -185,7 +187,7 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
             "Ask for a smaller speed-up or a larger MACs share."
         )
 
-    short_cells = _run_round([(c, params, folder / "short") for c, params, folder, _ in kept], reuse, torch_threads, left_out)
+    short_cells = _run_round("short", [(c, params, folder / "short") for c, params, folder, _ in kept], reuse, torch_threads, left_out)
     rows = []
     for candidate, params, folder, summary in kept:
         if candidate.candidate_id not in short_cells:
@@ -204,7 +206,7 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
     by_id = {c.candidate_id: (c, params, folder, summary) for c, params, folder, summary in kept}
     full_entries = [(by_id[r["candidate_id"]][0], by_id[r["candidate_id"]][2]) for r in ranked[:size]]
     if short < p.recover.steps and full_entries:
-        full_cells = _run_round([(c, c.params(p), folder / "full") for c, folder in full_entries], reuse, torch_threads, left_out)
+        full_cells = _run_round("full", [(c, c.params(p), folder / "full") for c, folder in full_entries], reuse, torch_threads, left_out)
         short_rows = {r["candidate_id"]: r for r in rows}
         for candidate, _ in (e for e in full_entries if e[0].candidate_id in full_cells):  # same architecture: same latency
             latency = {k: short_rows[candidate.candidate_id][k] for k in LATENCY_KEYS}

@@ -29,7 +29,7 @@ def latency_metrics(report: dict) -> dict[str, float]:
             if isinstance(value, dict):
                 metrics[f"latency.b{batch}.{name}.median_ms"] = value["median_ms"]
                 metrics[f"latency.b{batch}.{name}.p90_ms"] = value["p90_ms"]
-            elif isinstance(value, float | int):  # the speed-ups (the reference teacher's name is a tag)
+            elif isinstance(value, float | int):  # the speed-ups; teacher_reference, a name, stays in the ship report
                 metrics[f"latency.b{batch}.{name}"] = float(value)
     accuracy = report["accuracy"]
     metrics |= {f"shipped.{key}": float(accuracy[key]) for key in ("top1", "worst_class_acc", "agreement_with_fp32", "top1_vs_fp32")}

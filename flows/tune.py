@@ -7,7 +7,8 @@
 3. Short recovery for every candidate, fanned out as Prefect tasks on the ``DaskTaskRunner``; then each
    candidate's speed-up is measured on this machine, one at a time (parallel timings would skew each other),
    in the runtime it ships in, at ``target.batch``.
-4. Full recovery for the most promising half, as many as the budget fits.
+4. Full recovery for the most promising half, as many as the budget fits; then a long recovery
+   (``target.long_factor`` × the steps) for the nearest accuracy misses faster than anything within the limits.
 5. The fastest candidate within every limit (the gate's own) is registered through the ``compress`` flow and
    gets the gate's alias; when none passes, the closest is registered without it and the message says by how
    much each limit was missed. Every candidate is a nested MLflow run; the Pareto front is a plot and a table.
@@ -41,7 +42,7 @@ from fsmc.stages.reading import few_shot_set
 from fsmc.tuning.candidates import FALLBACK_REACH, Candidate, candidates_for, short_steps
 from fsmc.tuning.feasibility import check_feasible, is_residual
 from fsmc.tuning.plot import pareto_plot
-from fsmc.tuning.rounds import full_round_size, promising
+from fsmc.tuning.rounds import full_round_size, long_round_entrants, promising
 from fsmc.tuning.selection import MACS_SLACK, choose, judge, miss_message, pareto_front
 from fsmc.workspace import Workspace
 from tasks.tune_tracking import log_tune, publish_tune_artifacts
@@ -129,6 +130,20 @@ def _latency(params: Params, folder: Path, cache: Path) -> dict:
     return latency
 
 
+def _next_round(
+    round_name: str, steps: int, picked: list[dict], by_id: dict, p: Params, reuse: bool, threads: int, left_out: list[dict]
+) -> list[dict]:
+    """Recover the ``picked`` rows' candidates again for ``steps``; their new rows (same architecture: same latency)."""
+    entries = [(by_id[r["candidate_id"]][0], by_id[r["candidate_id"]][2]) for r in picked]
+    cells = _run_round(round_name, [(c, c.params(p, steps), folder / round_name) for c, folder in entries], reuse, threads, left_out)
+    earlier = {r["candidate_id"]: r for r in picked}
+    return [
+        _row(c, round_name, steps, cells[c.candidate_id], {k: earlier[c.candidate_id][k] for k in LATENCY_KEYS}, by_id[c.candidate_id][3])
+        for c, _ in entries
+        if c.candidate_id in cells
+    ]
+
+
 @flow(name="tune", task_runner=dask_task_runner(None, os.cpu_count() or 1))
 def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = True, torch_threads: int = 1, workers: int = 1) -> dict[str, Any]:
     """Search for the fastest student meeting ``target`` and the gate's limits; register it.
@@ -201,16 +216,16 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
     if not rows:
         raise FsmcError("Every candidate failed: " + "; ".join(f"{x['name']}: {x['reason']}" for x in left_out) + ".")
 
-    ranked = promising(rows, p)
-    size = full_round_size(rows, deadline - time.perf_counter(), workers, p.recover.steps / short)
     by_id = {c.candidate_id: (c, params, folder, summary) for c, params, folder, summary in kept}
-    full_entries = [(by_id[r["candidate_id"]][0], by_id[r["candidate_id"]][2]) for r in ranked[:size]]
-    if short < p.recover.steps and full_entries:
-        full_cells = _run_round("full", [(c, c.params(p), folder / "full") for c, folder in full_entries], reuse, torch_threads, left_out)
-        short_rows = {r["candidate_id"]: r for r in rows}
-        for candidate, _ in (e for e in full_entries if e[0].candidate_id in full_cells):  # same architecture: same latency
-            latency = {k: short_rows[candidate.candidate_id][k] for k in LATENCY_KEYS}
-            rows.append(_row(candidate, "full", p.recover.steps, full_cells[candidate.candidate_id], latency, by_id[candidate.candidate_id][3]))
+    if short < p.recover.steps:
+        picked = promising(rows, p)
+        size = full_round_size(rows, deadline - time.perf_counter(), workers, p.recover.steps / short)
+        rows += _next_round("full", p.recover.steps, picked[:size], by_id, p, reuse, torch_threads, left_out)
+    full_rows = [r for r in rows if r["steps"] == p.recover.steps]
+    if p.target.long_factor and full_rows:
+        picked = long_round_entrants(full_rows, p)
+        size = full_round_size(picked, deadline - time.perf_counter(), workers, p.target.long_factor)
+        rows += _next_round("long", p.recover.steps * p.target.long_factor, picked[:size], by_id, p, reuse, torch_threads, left_out)
 
     for row in rows:
         verdict = judge(row, p)

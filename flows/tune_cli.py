@@ -82,7 +82,8 @@ def tune(
     """Find the fastest student meeting a target (speed-up measured on this CPU, or MACs) and the gate's accuracy limits.
 
     Candidates (per-layer allocations by measured damage, int8, block dropping, distillation) fan out on Dask; each
-    gets a short recovery, the most promising a full one. The fastest that passes is registered with the gate's
+    gets a short recovery, the most promising a full one, the nearest accuracy misses a long one
+    (``target.long_factor``). The fastest that passes is registered with the gate's
     alias; when none passes, the closest is registered without it and the message says what each limit missed by.
     """
     use_directories(data_dir, model_dir)

@@ -303,6 +303,11 @@ def check_target(params: Params) -> None:
     _check(t.batch >= 1, f"target.batch={t.batch} must be at least 1 (the images per timed call).")
     _check(t.budget_minutes > 0, f"target.budget_minutes={t.budget_minutes} must be positive (30: half an hour of search).")
     _check(1 <= t.levels <= 8, f"target.levels={t.levels} must lie in 1..8 (MACs levels of the allocation tried).")
+    _check(
+        t.long_factor == 0 or 2 <= t.long_factor <= 16,
+        f"target.long_factor={t.long_factor} must be 0 (no third round) or lie in 2..16 (the third round's recovery, in "
+        "multiples of recover.steps: 4 recovers the nearest misses four times as long).",
+    )
 
 
 def check_gate(params: Params) -> None:

@@ -223,6 +223,7 @@ class TargetParams:
     macs: float = 0.0  # share of the teacher's MACs the student may keep, in (0, 1) (0: no MACs target)
     budget_minutes: float = 30.0  # wall-clock budget of the search
     levels: int = 4  # MACs levels of the per-layer allocation tried for a speed-up target
+    long_factor: int = 4  # a third round: the nearest accuracy misses recovered again with this many times recover.steps (0: none)
 
 
 @dataclass(frozen=True)

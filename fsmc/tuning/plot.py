@@ -21,7 +21,7 @@ def pareto_plot(path: Path, rows: list[dict], chosen: dict, params: Params) -> P
     panels = (("top1", "top1_drop", params.gate.max_top1_drop, "top-1 drop"),
               ("worst_class_acc", "worst_class_drop", params.gate.max_worst_class_drop, "worst-class drop"))
     for axis, (accuracy, drop, limit, label) in zip(axes, panels, strict=True):
-        for round_name, marker in (("short", "o"), ("full", "s")):
+        for round_name, marker in (("short", "o"), ("full", "s"), ("long", "D")):
             subset = [r for r in rows if r["round"] == round_name]
             if subset:
                 axis.scatter([r["speedup"] for r in subset], [100 * r[drop] for r in subset], marker=marker,

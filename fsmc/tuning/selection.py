@@ -37,8 +37,11 @@ def judge(row: dict, params: Params) -> Verdict:
     return Verdict(all(m == 0 for m in misses.values()), misses)
 
 
-def shortfall(verdict: Verdict, params: Params) -> float:
-    """One number to rank failing candidates: each miss over its limit (a relative miss), summed."""
+ACCURACY_LIMITS = ("top1_drop", "worst_class_drop")
+
+
+def shortfall(verdict: Verdict, params: Params, limits: tuple[str, ...] | None = None) -> float:
+    """One number to rank failing candidates: each miss over its limit (a relative miss), summed over ``limits`` (all)."""
     t, g = params.target, params.gate
     scale = {
         "top1_drop": max(g.max_top1_drop, 0.005),
@@ -46,7 +49,7 @@ def shortfall(verdict: Verdict, params: Params) -> float:
         "speedup": t.speedup or 1.0,
         "macs": t.macs or 1.0,
     }
-    return sum(miss / scale[name] for name, miss in verdict.misses.items())
+    return sum(miss / scale[name] for name, miss in verdict.misses.items() if limits is None or name in limits)
 
 
 def choose(rows: list[dict], params: Params) -> tuple[dict, bool]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fsmc.config import load_params
-from fsmc.tuning.rounds import full_round_size, promising
+from fsmc.tuning.rounds import full_round_size, long_round_entrants, promising
 
 
 def _row(name: str, speedup: float, top1_drop: float, worst_class_drop: float) -> dict:
@@ -30,3 +30,22 @@ def test_the_full_round_is_half_the_candidates_at_most_and_what_the_budget_fits(
     assert full_round_size(rows, seconds_left=480, workers=2, full_over_short=4) == 4  # 960 s of workers / 240 s each
     assert full_round_size(rows, seconds_left=200, workers=1, full_over_short=4) == 0  # not even one fits
     assert full_round_size([], seconds_left=10_000, workers=2, full_over_short=4) == 0
+
+
+def test_the_long_round_goes_to_the_nearest_accuracy_miss_faster_than_anything_within_the_limits():
+    # The headline search's full round (issue 33, third session): nothing at x2.0 within 1.5 / 2.5 points.
+    params = load_params(None, ["target.speedup=2.0", "gate.max_top1_drop=0.015", "gate.max_worst_class_drop=0.025"])
+    rows = [
+        _row("distill resnet20", 2.89, 0.0632, 0.078),
+        _row("block-drop 70 %", 2.55, 0.0394, 0.027),
+        _row("block-drop 60 %", 1.90, 0.0233, 0.021),
+        _row("block-drop 50 % (within the limits)", 1.58, 0.0111, -0.011),
+        _row("channel x0.43 (slower than block-drop 50 %)", 1.16, 0.0176, 0.019),
+    ]
+    order = [r["name"] for r in long_round_entrants(rows, params)]
+    # Only accuracy can still improve: rows within the limits gain nothing, slower misses cannot win.
+    assert order == ["block-drop 60 %", "block-drop 70 %", "distill resnet20"]
+    assert long_round_entrants([r for r in rows if "50 %" in r["name"]], params) == []
+    # With no row within the limits, every accuracy miss may enter; a MACs target also rules out the rows above it.
+    macs = load_params(None, ["target.macs=0.4", "gate.max_top1_drop=0.015", "gate.max_worst_class_drop=0.025"])
+    assert [r["name"] for r in long_round_entrants([{**rows[2], "macs_ratio": 0.43}, {**rows[1], "macs_ratio": 0.32}], macs)] == ["block-drop 70 %"]

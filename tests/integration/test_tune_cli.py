@@ -18,10 +18,10 @@ from fsmc.workspace import Workspace
 from tests.conftest import REPO, last_json, run_cli
 
 pytestmark = pytest.mark.integration
-# Two candidates on digits (the allocation at the MACs asked, in float and in int8), short and full recovery of a few steps.
+# Two candidates on digits (the allocation at the MACs asked, in float and in int8), short, full and long recovery of a few steps.
 TUNE = [
     "--set", "teacher.epochs=15", "--set", "recover.steps=40", "--set", "ship.timing_seconds=0.3",
-    "--set", "target.budget_minutes=30", "--workers", "2",
+    "--set", "target.budget_minutes=30", "--set", "target.long_factor=2", "--workers", "2",
 ]  # fmt: skip
 
 
@@ -74,7 +74,7 @@ def test_a_search_killed_midway_resumes_registers_the_fastest_passing_student_an
         assert row["passed"] == within, row
     assert result["speedup"] == max(r["speedup"] for r in rows if r["passed"])
     assert abs(result["chosen"]["macs_ratio"] - 0.75) <= 0.01 * 0.75  # met within 1 % of the MACs asked
-    assert {"full", "short"} == {r["round"] for r in rows}  # successive halving: some got the full recovery
+    assert {"full", "short"} <= {r["round"] for r in rows}  # successive halving: some got the full recovery
     client = _client(project)
     name, version = result["registered_model"]["name"], result["registered_model"]["version"]
     assert str(client.get_model_version_by_alias(name, "champion").version) == str(version)
@@ -110,6 +110,8 @@ def test_an_unreachable_target_registers_the_closest_student_without_the_alias_a
     outcome = last_json(result.stdout)
     assert [x["name"] for x in outcome["left_out"]] == [blocked.name] and "compressing failed" in outcome["left_out"][0]["reason"]
     assert outcome["candidates"] and blocked.name not in {r["name"] for r in outcome["candidates"]}
+    # Its one candidate misses only on accuracy: the third round recovered it again, twice as long as the full one.
+    assert [(r["round"], r["steps"]) for r in outcome["candidates"]] == [("short", 10), ("full", 40), ("long", 80)]
     assert not outcome["passed"] and outcome["alias"] is None and not outcome["gate"]["passed"]
     assert "No candidate met every limit" in outcome["message"] and "top-1 drop" in outcome["message"]
     name, version = outcome["registered_model"]["name"], outcome["registered_model"]["version"]

@@ -12,7 +12,6 @@ from fsmc.data.images import to_tensor
 from fsmc.data.sources import load_dataset
 from fsmc.evaluation import ACCURACY_METRICS, COST_METRICS
 from fsmc.models.checkpoint import load_checkpoint
-from fsmc.models.int8_graph import is_quantized
 from fsmc.pipeline import run_pipeline
 from fsmc.shipping.ship import AGREEMENT_IMAGES, choose_and_measure
 from fsmc.shipping.speedups import reference_teacher
@@ -88,6 +87,5 @@ def architecture_latency(params: Params, ws: Workspace) -> dict:
         "student_ms_b1": at_one["student_shipped"]["median_ms"],
         "speedup_b1": at_one["compression_speedup"],
         "deployment_speedup_b1": at_one["deployment_speedup"],
-        # An int8 model runs its float ops at the runtime's precision: say which model the label's runtime ran.
-        "runtime": measured["latency"]["label"] + (" (int8 model)" if is_quantized(student) else ""),
+        "runtime": measured["latency"]["label"],
     }

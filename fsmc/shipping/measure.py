@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from fsmc.cpu_info import cpu_flags, cpu_model
+from fsmc.models.int8_graph import is_quantized
 from fsmc.shipping.latency import time_alternately, timed_batch
 from fsmc.shipping.selection import RuntimeChoice, runner, torch_runner
 
@@ -72,7 +73,8 @@ def measure_speedups(
         per_batch[str(size)] = timed
     return {
         "runtime": choice.to_dict(),
-        "label": choice.label,
+        # An int8 model runs its float remainder at the runtime's precision: say which model the runtime ran.
+        "label": choice.label + (" (int8 model)" if is_quantized(student) else ""),
         "compression_runtime": same_runtime.label,
         "teacher_fastest_runtime": teacher_choice.label if teacher_fastest is not None else same_runtime.label,
         "torch_threads": torch.get_num_threads(),

@@ -102,6 +102,23 @@ def test_the_compression_speedup_is_against_the_teacher_at_its_fastest_not_in_a_
     assert "teacher_fastest" not in same["batches"]["1"] and same["batches"]["1"]["teacher_reference"] == "teacher_same_runtime"
 
 
+def test_the_latency_record_says_when_the_runtime_ran_an_int8_model():
+    """The label a user reads (run summary, MLflow, the registered version) tells an int8 student from a float one."""
+    from fsmc.compress.quantization import quantize_ptq
+    from fsmc.shipping.measure import measure_speedups
+
+    teacher = _small_net()
+    example, images = torch.rand(1, 3, 16, 16), torch.rand(16, 3, 16, 16)
+    int8 = quantize_ptq(teacher, images)
+    choice = RuntimeChoice("onnxruntime", "fp32", 1)
+    labels = {
+        name: measure_speedups(teacher, student, choice, {"teacher": to_onnx(teacher, example), "student": to_onnx(student, example)},
+                               images.numpy(), (1,), 0.1)["label"]
+        for name, student in (("float", teacher), ("int8", int8))
+    }  # fmt: skip
+    assert labels == {"float": "onnxruntime fp32, 1 thread", "int8": "onnxruntime fp32, 1 thread (int8 model)"}
+
+
 @pytest.mark.parametrize(
     ("override", "named"),
     [("ship.runtime=tensorrt", "ship.runtime='tensorrt'"), ("ship.inference_precision=fp16", "ship.inference_precision='fp16'"),

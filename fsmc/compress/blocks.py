@@ -74,12 +74,11 @@ def fitted_adaptor(inputs: torch.Tensor, outputs: torch.Tensor, ridge: float = 1
     return conv
 
 
-def recoverability(teacher: nn.Module, names: list[str], images: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, float]:
+def recoverability(teacher: nn.Module, names: list[str], images: torch.Tensor) -> dict[str, float]:
     """Per block: pre-pool feature MSE to the teacher (÷ the teacher's feature variance) with the block replaced by its fitted 1×1 adaptor.
 
     One pass fits every block's adaptor (each in its own hook, so no block's activations outlive it); then
-    one pass per block with its adaptor swapped in, and the block put back. ``target`` (the teacher's pre-pool
-    features on ``images``) is given when ``teacher`` is a student already without some blocks.
+    one pass per block with its adaptor swapped in, and the block put back.
     """
     teacher = teacher.eval()
     adaptors: dict[str, nn.Conv2d] = {}
@@ -90,11 +89,10 @@ def recoverability(teacher: nn.Module, names: list[str], images: torch.Tensor, t
     hooks = [teacher.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: fit(m, i, o, name)) for name in names]
     try:
         with torch.no_grad():
-            own = teacher.forward_features(images)
+            target = teacher.forward_features(images)
     finally:
         for hook in hooks:
             hook.remove()
-    target = own if target is None else target
     scale = target.var().clamp_min(1e-12)
     scores = {}
     for name in names:
@@ -127,14 +125,8 @@ def block_macs(model: nn.Module, names: list[str], example: torch.Tensor) -> dic
     return macs
 
 
-def drop_blocks(
-    teacher: nn.Module, fraction: float, images: torch.Tensor, example: torch.Tensor, order: str = "once"
-) -> tuple[nn.Module, dict]:
+def drop_blocks(teacher: nn.Module, fraction: float, images: torch.Tensor, example: torch.Tensor) -> tuple[nn.Module, dict]:
     """A copy of ``teacher`` without the ``fraction`` of its droppable blocks that cost least per MAC saved.
-
-    ``order``: ``once`` ranks every block by its damage in the teacher; ``greedy`` drops one block at a time and
-    scores the rest again in the student so far (the damage of two neighbours dropped together is not the sum
-    of each alone).
 
     Returns the student and a record: the dropped blocks (what the checkpoint needs to rebuild it) and each
     candidate's score, damage and MACs.
@@ -151,30 +143,12 @@ def drop_blocks(
         )
     damage = recoverability(teacher, names, images)
     macs = block_macs(teacher, names, example)
+    score = {name: damage[name] / max(macs[name], 1) for name in names}
     count = min(len(names), max(1, round(fraction * len(names))))
-
-    def cheapest(scores: dict[str, float]) -> str:
-        return min(scores, key=lambda n: (scores[n] / max(macs[n], 1), names.index(n)))
-
-    if order == "greedy":
-        with torch.no_grad():
-            target = teacher.eval().forward_features(images)
-        student, picked, scores = copy.deepcopy(teacher), [], damage
-        for _ in range(count):
-            picked.append(cheapest(scores))
-            without_blocks(student, picked[-1:])
-            left = [n for n in names if n not in picked]
-            scores = recoverability(student, left, images, target) if left and len(picked) < count else {}
-    else:
-        ranked = dict(damage)
-        picked = []
-        for _ in range(count):
-            picked.append(cheapest(ranked))
-            ranked.pop(picked[-1])
-        student = without_blocks(copy.deepcopy(teacher), picked)
+    dropped = sorted(sorted(names, key=lambda n: (score[n], names.index(n)))[:count], key=names.index)
+    student = without_blocks(copy.deepcopy(teacher), dropped)
     record = {
-        "dropped_blocks": sorted(picked, key=names.index),
-        "drop_order": picked,
+        "dropped_blocks": dropped,
         "candidates": {name: {"damage": round(damage[name], 6), "macs": macs[name]} for name in names},
     }
     return student, record

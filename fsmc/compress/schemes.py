@@ -137,7 +137,7 @@ def _int8_qat(teacher: NormalizedClassifier, params: CompressParams, inputs: Sch
 
 def _block_drop(teacher: NormalizedClassifier, params: CompressParams, inputs: SchemeInputs) -> Compressed:
     images, _, ood = _calibration(inputs, params.calibration_images)
-    student, record = drop_blocks(teacher, params.ratio, torch.cat([images, ood]), inputs.example, params.block_order)
+    student, record = drop_blocks(teacher, params.ratio, torch.cat([images, ood]), inputs.example)
     return Compressed(student, inputs.spec, {"dropped_blocks": record["dropped_blocks"]}, record)
 
 

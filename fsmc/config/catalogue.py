@@ -44,7 +44,6 @@ IMPORTANCES = ("l1", "l2", "bn-scale", "taylor", "class-aware")
 STUDENT_INITS = ("teacher", "scratch")
 # How scheme=channel shares the pruning among layers: the same ratio everywhere, or by measured damage.
 ALLOCATIONS = ("uniform", "damage")
-BLOCK_ORDERS = ("once", "greedy")  # compress.block_order: how block-drop picks its blocks
 
 
 EARLY_STOPPING = ("auto", "on", "off")

@@ -7,7 +7,6 @@ import re
 from fsmc.config.applicability import RECOVERY_METHODS, SCHEMES, applicable_methods, configuration_problems, inapplicable_reason
 from fsmc.config.catalogue import (
     ALLOCATIONS,
-    BLOCK_ORDERS,
     CHECKPOINT_TEACHER,
     DATASETS,
     DISTILL_STUDENTS,
@@ -223,10 +222,6 @@ def check_compression(params: Params) -> None:
             "layout, so no teacher block can be copied into the student. Set compress.student_init=scratch.",
         )
     _check(c.calibration_images >= 1, f"compress.calibration_images={c.calibration_images} must be at least 1.")
-    _check(
-        c.block_order in BLOCK_ORDERS,
-        f"compress.block_order={c.block_order!r} is unknown; valid: {', '.join(BLOCK_ORDERS)} (how block-drop picks its blocks).",
-    )
 
 
 def check_recovery(params: Params) -> None:

@@ -142,7 +142,6 @@ class CompressParams:
     student: str = "auto"  # distill: the smaller architecture (auto: resnet20 for deeper ResNets, small-cnn-half)
     student_init: str = "teacher"  # distill: teacher (block-dropped / channel-pruned copy; same block type only) or scratch
     calibration_images: int = 512  # int8-ptq, class-aware: the whole few-shot set, then OOD images up to this total
-    block_order: str = "once"  # block-drop: once (rank every block in the teacher) | greedy (one at a time, the rest scored again)
 
     def resolved_student(self, teacher: str) -> str:
         """The distillation student ``student`` stands for (``auto``: the first listed for ``teacher``)."""

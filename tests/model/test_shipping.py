@@ -102,6 +102,20 @@ def test_the_compression_speedup_is_against_the_teacher_at_its_fastest_not_in_a_
     assert "teacher_fastest" not in same["batches"]["1"] and same["batches"]["1"]["teacher_reference"] == "teacher_same_runtime"
 
 
+def test_fewer_threads_win_within_the_tolerance_and_a_clearly_faster_configuration_wins_beyond_it():
+    from fsmc.shipping.latency import Latency
+    from fsmc.shipping.selection import fastest_with_fewest_threads
+
+    def timed(**medians: float) -> dict[RuntimeChoice, Latency]:
+        options = {"ov1": RuntimeChoice("openvino", "bf16", 1), "ov2": RuntimeChoice("openvino", "bf16", 2), "ort2": RuntimeChoice("onnxruntime", "fp32", 2)}
+        return {options[name]: Latency(ms, ms, 10, 1) for name, ms in medians.items()}
+
+    # Issue 33's block-drop 60 %: 2 threads timed a little faster by chance; 1 thread is what runs it fastest.
+    assert fastest_with_fewest_threads(timed(ov1=0.30, ov2=0.28, ort2=0.90)).threads == 1
+    assert fastest_with_fewest_threads(timed(ov1=0.40, ov2=0.28, ort2=0.90)) == RuntimeChoice("openvino", "bf16", 2)
+    assert fastest_with_fewest_threads(timed(ov1=0.30, ov2=0.28), tolerance=0.0) == RuntimeChoice("openvino", "bf16", 2)
+
+
 def test_the_latency_record_says_when_the_runtime_ran_an_int8_model():
     """The label a user reads (run summary, MLflow, the registered version) tells an int8 student from a float one."""
     from fsmc.compress.quantization import quantize_ptq

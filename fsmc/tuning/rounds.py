@@ -28,12 +28,14 @@ def full_round_size(rows: list[dict], seconds_left: float, workers: int, full_ov
     """How many of ``rows`` get full recovery: half of them (at least one), as many as the budget fits.
 
     A full recovery is estimated at the short round's mean wall time per candidate times the ratio of steps
-    (``full_over_short``); ``workers`` run side by side.
+    (``full_over_short``); ``workers`` run side by side, one candidate each, in waves that must all end within
+    ``seconds_left`` (a candidate cannot be split across workers: the headline search's long round, 635 s on one
+    worker with 480 s left, ran 5 minutes over its budget when the workers' seconds were pooled).
     """
     if not rows:
         return 0
     per_candidate = full_over_short * sum(r["wall_seconds"] for r in rows) / len(rows)
-    fits = int(seconds_left * workers // max(per_candidate, 1e-9))
+    fits = int(seconds_left // max(per_candidate, 1e-9)) * workers
     return max(0, min(math.ceil(len(rows) / 2), fits))
 
 

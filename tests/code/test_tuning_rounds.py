@@ -29,6 +29,8 @@ def test_the_full_round_is_half_the_candidates_at_most_and_what_the_budget_fits(
     assert full_round_size(rows, seconds_left=10_000, workers=2, full_over_short=4) == 4  # half of 7, rounded up
     assert full_round_size(rows, seconds_left=480, workers=2, full_over_short=4) == 4  # 960 s of workers / 240 s each
     assert full_round_size(rows, seconds_left=200, workers=1, full_over_short=4) == 0  # not even one fits
+    assert full_round_size(rows, seconds_left=400, workers=2, full_over_short=4) == 2  # one wave of two, not 800 s pooled
+    assert full_round_size(rows[:1], seconds_left=200, workers=2, full_over_short=4) == 0  # one candidate runs on one worker
     assert full_round_size([], seconds_left=10_000, workers=2, full_over_short=4) == 0
 
 

@@ -42,7 +42,7 @@ from fsmc.stages.reading import few_shot_set
 from fsmc.tuning.candidates import FALLBACK_REACH, Candidate, candidates_for, short_steps
 from fsmc.tuning.feasibility import check_feasible, is_residual
 from fsmc.tuning.plot import pareto_plot
-from fsmc.tuning.rounds import full_round_size, long_round_entrants, promising
+from fsmc.tuning.rounds import long_round_entrants, promising, round_size
 from fsmc.tuning.selection import MACS_SLACK, choose, judge, miss_message, pareto_front
 from fsmc.workspace import Workspace
 from tasks.tune_tracking import log_tune, publish_tune_artifacts
@@ -219,12 +219,12 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
     by_id = {c.candidate_id: (c, params, folder, summary) for c, params, folder, summary in kept}
     if short < p.recover.steps:
         picked = promising(rows, p)
-        size = full_round_size(rows, deadline - time.perf_counter(), workers, p.recover.steps / short)
+        size = round_size(rows, deadline - time.perf_counter(), workers, p.recover.steps / short)
         rows += _next_round("full", p.recover.steps, picked[:size], by_id, p, reuse, torch_threads, left_out)
     full_rows = [r for r in rows if r["steps"] == p.recover.steps]
     if p.target.long_factor and full_rows:
         picked = long_round_entrants(full_rows, p)
-        size = full_round_size(picked, deadline - time.perf_counter(), workers, p.target.long_factor)
+        size = round_size(picked, deadline - time.perf_counter(), workers, p.target.long_factor)
         rows += _next_round("long", p.recover.steps * p.target.long_factor, picked[:size], by_id, p, reuse, torch_threads, left_out)
 
     for row in rows:

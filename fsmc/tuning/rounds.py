@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from fsmc.config import Params
-from fsmc.tuning.selection import ACCURACY_LIMITS, judge, shortfall
+from fsmc.tuning.selection import accuracy_shortfall, judge, shortfall
 
 
 def promising(rows: list[dict], params: Params) -> list[dict]:
@@ -24,24 +24,19 @@ def promising(rows: list[dict], params: Params) -> list[dict]:
     return sorted(rows, key=lambda r: (not cost_met(r), shortfall(judge(r, params), params), -r["speedup"]))
 
 
-def full_round_size(rows: list[dict], seconds_left: float, workers: int, full_over_short: float) -> int:
-    """How many of ``rows`` get full recovery: half of them (at least one), as many as the budget fits.
+def round_size(rows: list[dict], seconds_left: float, workers: int, steps_ratio: float) -> int:
+    """How many of ``rows`` get the next, longer recovery: half of them (at least one), as many as the budget fits.
 
-    A full recovery is estimated at the short round's mean wall time per candidate times the ratio of steps
-    (``full_over_short``); ``workers`` run side by side, one candidate each, in waves that must all end within
+    A recovery is estimated at ``rows``' mean wall time per candidate times the ratio of steps (``steps_ratio``:
+    full over short, long over full); ``workers`` run side by side, one candidate each, in waves that must all end within
     ``seconds_left`` (a candidate cannot be split across workers: the headline search's long round, 635 s on one
     worker with 480 s left, ran 5 minutes over its budget when the workers' seconds were pooled).
     """
     if not rows:
         return 0
-    per_candidate = full_over_short * sum(r["wall_seconds"] for r in rows) / len(rows)
+    per_candidate = steps_ratio * sum(r["wall_seconds"] for r in rows) / len(rows)
     fits = int(seconds_left // max(per_candidate, 1e-9)) * workers
     return max(0, min(math.ceil(len(rows) / 2), fits))
-
-
-def accuracy_shortfall(row: dict, params: Params) -> float:
-    """The top-1 and worst-class misses of ``row``, each over its limit, summed (0: within both accuracy limits)."""
-    return shortfall(judge(row, params), params, ACCURACY_LIMITS)
 
 
 def long_round_entrants(full_rows: list[dict], params: Params) -> list[dict]:

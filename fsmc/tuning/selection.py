@@ -52,6 +52,11 @@ def shortfall(verdict: Verdict, params: Params, limits: tuple[str, ...] | None =
     return sum(miss / scale[name] for name, miss in verdict.misses.items() if limits is None or name in limits)
 
 
+def accuracy_shortfall(row: dict, params: Params) -> float:
+    """The top-1 and worst-class misses of ``row``, each over its limit, summed (0: within both accuracy limits)."""
+    return shortfall(judge(row, params), params, ACCURACY_LIMITS)
+
+
 def choose(rows: list[dict], params: Params) -> tuple[dict, bool]:
     """The row to register and whether it passed: the fastest passing one (then the best top-1), else the closest.
 
@@ -103,7 +108,7 @@ def miss_message(chosen: dict, passed: bool, rows: list[dict], params: Params) -
             f"(over by {100 * verdict.misses['worst_class_drop']:.2f})"
         )
     message = f"No candidate met every limit. The closest, {chosen['name']}, missed: " + "; ".join(parts) + "."
-    accurate = [r for r in rows if judge(r, params).misses["top1_drop"] == 0 and judge(r, params).misses["worst_class_drop"] == 0]
+    accurate = [r for r in rows if accuracy_shortfall(r, params) == 0]
     if accurate:
         best = max(accurate, key=lambda r: r["speedup"])
         message += (

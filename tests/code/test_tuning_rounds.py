@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fsmc.config import load_params
-from fsmc.tuning.rounds import full_round_size, long_round_entrants, promising
+from fsmc.tuning.rounds import long_round_entrants, promising, round_size
 
 
 def _row(name: str, speedup: float, top1_drop: float, worst_class_drop: float) -> dict:
@@ -26,12 +26,12 @@ def test_an_accurate_candidate_slower_than_the_teacher_is_not_preferred_to_a_nea
 
 def test_the_full_round_is_half_the_candidates_at_most_and_what_the_budget_fits():
     rows = [_row(f"c{i}", 1.0, 0.0, 0.0) for i in range(7)]
-    assert full_round_size(rows, seconds_left=10_000, workers=2, full_over_short=4) == 4  # half of 7, rounded up
-    assert full_round_size(rows, seconds_left=480, workers=2, full_over_short=4) == 4  # 960 s of workers / 240 s each
-    assert full_round_size(rows, seconds_left=200, workers=1, full_over_short=4) == 0  # not even one fits
-    assert full_round_size(rows, seconds_left=400, workers=2, full_over_short=4) == 2  # one wave of two, not 800 s pooled
-    assert full_round_size(rows[:1], seconds_left=200, workers=2, full_over_short=4) == 0  # one candidate runs on one worker
-    assert full_round_size([], seconds_left=10_000, workers=2, full_over_short=4) == 0
+    assert round_size(rows, seconds_left=10_000, workers=2, steps_ratio=4) == 4  # half of 7, rounded up
+    assert round_size(rows, seconds_left=480, workers=2, steps_ratio=4) == 4  # 960 s of workers / 240 s each
+    assert round_size(rows, seconds_left=200, workers=1, steps_ratio=4) == 0  # not even one fits
+    assert round_size(rows, seconds_left=400, workers=2, steps_ratio=4) == 2  # one wave of two, not 800 s pooled
+    assert round_size(rows[:1], seconds_left=200, workers=2, steps_ratio=4) == 0  # one candidate runs on one worker
+    assert round_size([], seconds_left=10_000, workers=2, steps_ratio=4) == 0
 
 
 def test_the_long_round_goes_to_the_nearest_accuracy_miss_faster_than_anything_within_the_limits():

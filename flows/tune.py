@@ -5,8 +5,9 @@
 2. Candidates (:mod:`fsmc.tuning.candidates`): per-layer damage allocations at a few MACs levels, int8, block
    dropping, distillation. Each is compressed (the damage table is measured once and cached); MACs prefilter.
 3. Short recovery for every candidate, fanned out as Prefect tasks on the ``DaskTaskRunner``; then each
-   candidate's speed-up is measured on this machine, one at a time (parallel timings would skew each other),
-   in the runtime it ships in, at ``target.batch``.
+   candidate's runtime is chosen on this machine, one at a time (parallel timings would skew each other), and
+   every candidate's speed-up at ``target.batch`` is measured in one call, all of them and the teacher timed
+   alternately (:mod:`fsmc.tuning.side_by_side`).
 4. Full recovery for the most promising half, as many as the budget fits; then a long recovery
    (``target.long_factor`` × the steps) for the nearest accuracy misses faster than anything within the limits.
 5. The fastest candidate within every limit (the gate's own) is registered through the ``compress`` flow and
@@ -42,8 +43,9 @@ from fsmc.stages.reading import few_shot_set
 from fsmc.tuning.candidates import FALLBACK_REACH, Candidate, candidates_for, short_steps
 from fsmc.tuning.feasibility import check_feasible, is_residual
 from fsmc.tuning.plot import pareto_plot
-from fsmc.tuning.rounds import long_round_entrants, promising, round_size
+from fsmc.tuning.rounds import full_round_entrants, long_round_entrants, round_size, threads_each
 from fsmc.tuning.selection import MACS_SLACK, choose, judge, miss_message, pareto_front
+from fsmc.tuning.side_by_side import candidates_side_by_side
 from fsmc.workspace import Workspace
 from tasks.tune_tracking import log_tune, publish_tune_artifacts
 
@@ -75,13 +77,20 @@ def _prefilter(candidate: Candidate, summary: dict, params: Params) -> str:
     return ""
 
 
-def _row(candidate: Candidate, round_name: str, steps: int, cell: dict, latency: dict, summary: dict) -> dict:
+def _on_threads(params: Params, threads: int) -> Params:
+    """``params`` recovering on ``threads`` torch threads: the chosen params file must name the count its student was
+    recovered with, as the weights are bit-identical only at the same count."""
+    return dataclasses.replace(params, recover=dataclasses.replace(params.recover, threads=threads))
+
+
+def _row(candidate: Candidate, round_name: str, params: Params, cell: dict, latency: dict, summary: dict) -> dict:
     return {
         "candidate_id": candidate.candidate_id,
         "name": candidate.name,
         "settings": list(candidate.settings),
         "round": round_name,
-        "steps": steps,
+        "steps": params.recover.steps,
+        "threads": params.recover.threads,
         "scheme": summary["scheme"],
         "macs_ratio": round(summary["macs_ratio"], 6),
         "top1": cell["student_top1"],
@@ -119,15 +128,32 @@ def _run_round(
     return _settled(futures, f"recovery ({round_name} round)", left_out)
 
 
-def _latency(params: Params, folder: Path, cache: Path) -> dict:
-    """The candidate's speed-up as shipped (saved beside it: a resumed search does not time it again)."""
+def _latency(params: Params, folder: Path, cache: Path, teacher_choice: dict | None) -> dict:
+    """The candidate's runtime and speed-up as shipped (saved beside it: a resumed search does not time it again).
+
+    ``teacher_choice``: the teacher's fastest configuration, as an earlier candidate's timing chose it (None: choose it).
+    """
     key = params.to_dict()["compress"] | {"batch": params.gate.latency_batch}
     saved = read_json(cache) if cache.is_file() else {}
-    if saved.get("params") == key:
+    if saved.get("params") == key and "teacher_runtime_choice" in saved["latency"]:
         return saved["latency"]
-    latency = architecture_latency(params, Workspace(folder))
+    latency = architecture_latency(params, Workspace(folder), teacher_choice)
     write_json(cache, {"params": key, "latency": latency})
     return latency
+
+
+def _time_side_by_side(rows: list[dict], by_id: dict, choices: dict[str, dict], teacher_choice: dict | None, base: Workspace, p: Params) -> None:
+    """Every row's speed-up measured again, all candidates and the teacher alternately in one call (in place).
+
+    Each candidate was timed on its own when its runtime was chosen; the teacher's time wanders between those
+    calls on a shared machine (:mod:`fsmc.tuning.side_by_side`), and the rounds and the choice rank by speed-up.
+    """
+    students = {r["candidate_id"]: (Workspace(by_id[r["candidate_id"]][2] / "short").student_model, choices[r["candidate_id"]]) for r in rows}
+    timed = candidates_side_by_side(p, base.teacher_model, students, teacher_choice)
+    for row in rows:
+        row.update({key: timed[row["candidate_id"]][key] for key in ("speedup", "teacher_ms", "student_ms")})
+        if p.target.batch == 1:
+            row["speedup_b1"] = row["speedup"]
 
 
 def _next_round(
@@ -135,10 +161,11 @@ def _next_round(
 ) -> list[dict]:
     """Recover the ``picked`` rows' candidates again for ``steps``; their new rows (same architecture: same latency)."""
     entries = [(by_id[r["candidate_id"]][0], by_id[r["candidate_id"]][2]) for r in picked]
-    cells = _run_round(round_name, [(c, c.params(p, steps), folder / round_name) for c, folder in entries], reuse, threads, left_out)
+    params = {c.candidate_id: _on_threads(c.params(p, steps), threads) for c, _ in entries}
+    cells = _run_round(round_name, [(c, params[c.candidate_id], folder / round_name) for c, folder in entries], reuse, threads, left_out)
     earlier = {r["candidate_id"]: r for r in picked}
     return [
-        _row(c, round_name, steps, cells[c.candidate_id], {k: earlier[c.candidate_id][k] for k in LATENCY_KEYS}, by_id[c.candidate_id][3])
+        _row(c, round_name, params[c.candidate_id], cells[c.candidate_id], {k: earlier[c.candidate_id][k] for k in LATENCY_KEYS}, by_id[c.candidate_id][3])
         for c, _ in entries
         if c.candidate_id in cells
     ]
@@ -174,7 +201,7 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
     short = short_steps(p)
     for candidate in candidates_for(p, is_residual(teacher, images[:1])):
         try:
-            entries.append((candidate, candidate.params(p, short), out / "candidates" / candidate.candidate_id))
+            entries.append((candidate, _on_threads(candidate.params(p, short), torch_threads), out / "candidates" / candidate.candidate_id))
         except FsmcError as error:  # a scheme the method cannot follow, say
             left_out.append({"name": candidate.name, "reason": str(error)})
 
@@ -203,35 +230,38 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
         )
 
     short_cells = _run_round("short", [(c, params, folder / "short") for c, params, folder, _ in kept], reuse, torch_threads, left_out)
-    rows = []
+    rows, choices, teacher_choice = [], {}, None
     for candidate, params, folder, summary in kept:
         if candidate.candidate_id not in short_cells:
             continue
         try:
-            latency = _latency(params, folder / "short", folder / "latency.json")
+            latency = _latency(params, folder / "short", folder / "latency.json", teacher_choice)
         except Exception as error:  # noqa: BLE001 - a runtime that cannot time this one candidate is not the search's end
             left_out.append({"name": candidate.name, "reason": f"timing failed: {type(error).__name__}: {error}"})
             continue
-        rows.append(_row(candidate, "short", short, short_cells[candidate.candidate_id], latency, summary))
+        rows.append(_row(candidate, "short", params, short_cells[candidate.candidate_id], latency, summary))
+        choices[candidate.candidate_id], teacher_choice = latency["runtime_choice"], latency["teacher_runtime_choice"]
     if not rows:
         raise FsmcError("Every candidate failed: " + "; ".join(f"{x['name']}: {x['reason']}" for x in left_out) + ".")
 
     by_id = {c.candidate_id: (c, params, folder, summary) for c, params, folder, summary in kept}
+    _time_side_by_side(rows, by_id, choices, teacher_choice, base, p)
     if short < p.recover.steps:
-        picked = promising(rows, p)
         size = round_size(rows, deadline - time.perf_counter(), workers, p.recover.steps / short)
-        rows += _next_round("full", p.recover.steps, picked[:size], by_id, p, reuse, torch_threads, left_out)
+        picked = full_round_entrants(rows, p, size, workers)
+        rows += _next_round("full", p.recover.steps, picked, by_id, p, reuse, torch_threads * threads_each(len(picked), workers), left_out)
     full_rows = [r for r in rows if r["steps"] == p.recover.steps]
     if p.target.long_factor and full_rows:
         picked = long_round_entrants(full_rows, p)
         size = round_size(picked, deadline - time.perf_counter(), workers, p.target.long_factor)
-        rows += _next_round("long", p.recover.steps * p.target.long_factor, picked[:size], by_id, p, reuse, torch_threads, left_out)
+        threads = torch_threads * threads_each(size, workers)  # a lone long candidate gets the idle worker's cores too
+        rows += _next_round("long", p.recover.steps * p.target.long_factor, picked[:size], by_id, p, reuse, threads, left_out)
 
     for row in rows:
         verdict = judge(row, p)
         row["passed"], row["misses"] = verdict.passed, {k: round(v, 6) for k, v in verdict.misses.items()}
     chosen, passed = choose(rows, p)
-    chosen_params = by_id[chosen["candidate_id"]][0].params(p, chosen["steps"])
+    chosen_params = _on_threads(by_id[chosen["candidate_id"]][0].params(p, chosen["steps"]), chosen["threads"])
     params_file = out / "params.yaml"
     write_text(params_file, dump_params(chosen_params))
     front = {"top1": pareto_front(rows, "top1"), "worst_class_acc": pareto_front(rows, "worst_class_acc")}

@@ -13,6 +13,7 @@ from fsmc.data.sources import load_dataset
 from fsmc.evaluation import ACCURACY_METRICS, COST_METRICS
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.pipeline import run_pipeline
+from fsmc.shipping.selection import RuntimeChoice
 from fsmc.shipping.ship import AGREEMENT_IMAGES, choose_and_measure
 from fsmc.shipping.speedups import reference_teacher
 from fsmc.stage_cache import run_stage
@@ -70,14 +71,18 @@ def cell_row(ws: Workspace, reused: list[str], wall_seconds: float) -> dict:
     return row
 
 
-def architecture_latency(params: Params, ws: Workspace) -> dict:
+def architecture_latency(params: Params, ws: Workspace, teacher_choice: dict | None = None) -> dict:
     """The cell's teacher and student as fsmc ships them (:mod:`fsmc.shipping`): median ms and compression speed-up
-    at ``gate.latency_batch`` and at batch 1, in the runtime chosen for the student on this CPU."""
+    at ``gate.latency_batch`` and at batch 1, in the runtime chosen for the student on this CPU.
+
+    ``teacher_choice``: the ``teacher_runtime_choice`` of an earlier call with the same teacher (not chosen again).
+    """
     teacher, _, _ = load_checkpoint(ws.teacher_model)
     student, _, _ = load_checkpoint(ws.student_model)
     test = load_dataset(params.data).test
     images = to_tensor(test.images[:AGREEMENT_IMAGES], test.pixel_max).numpy()
-    measured = choose_and_measure(teacher, student, images, params)
+    known = RuntimeChoice(**teacher_choice) if teacher_choice else None
+    measured = choose_and_measure(teacher, student, images, params, known)
     batches = measured["latency"]["batches"]
     at_gate, at_one = batches[str(params.gate.latency_batch)], batches["1"]
     return {
@@ -88,4 +93,6 @@ def architecture_latency(params: Params, ws: Workspace) -> dict:
         "speedup_b1": at_one["compression_speedup"],
         "deployment_speedup_b1": at_one["deployment_speedup"],
         "runtime": measured["latency"]["label"],
+        "runtime_choice": measured["choice"].to_dict(),
+        "teacher_runtime_choice": measured["teacher_choice"].to_dict(),
     }

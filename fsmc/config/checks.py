@@ -237,6 +237,7 @@ def check_recovery(params: Params) -> None:
     )
     _check(0 <= r.mu <= 1, f"recover.mu={r.mu} must lie in [0, 1] (weight of CD's correction loss; 1 - mu weighs imitation).")
     _check(r.steps >= 1, f"recover.steps={r.steps} must be at least 1.")
+    _check(r.threads >= 0, f"recover.threads={r.threads} must be 0 (torch's own thread count) or a positive number of threads.")
     _check(r.batch_size >= 2, f"recover.batch_size={r.batch_size} must be at least 2.")
     _check(
         0 <= r.id_per_batch < r.batch_size,

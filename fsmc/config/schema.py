@@ -175,6 +175,9 @@ class RecoverParams:
     mu: float = 0.9  # cd: weight of the correction loss (1 - mu: imitation); the CD code uses 0.9 for ResNet-56
     layerwise_ood: int = 256  # fskd, cd + oe: OOD images joining the layer-wise solve (a seeded draw)
     layerwise_ood_weight: float = 0.25  # fskd, cd + oe: the OOD images' mean weight in the layer-wise solve against the shots' mean
+    # torch threads while recovering (0: torch's own, all cores). The weights are bit-identical only at the same count
+    # (sums split across threads round differently), so `fsmc tune` writes the count each candidate ran with.
+    threads: int = 0
     seed: int = 0
 
     @property

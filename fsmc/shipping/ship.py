@@ -18,7 +18,7 @@ from fsmc.evaluation import classification_metrics, stratified_subset
 from fsmc.export import to_onnx
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.shipping.measure import measure_speedups
-from fsmc.shipping.selection import agreement, choose_runtime, torch_runner
+from fsmc.shipping.selection import RuntimeChoice, agreement, choose_runtime, torch_runner
 from fsmc.shipping.shipped_model import MODEL_FILE, ShippedModel
 from fsmc.workspace import Workspace
 
@@ -39,20 +39,28 @@ def predict_in_batches(predict, images: np.ndarray, batch_size: int = 256) -> np
     return np.concatenate([predict(images[start : start + batch_size]) for start in range(0, len(images), batch_size)])
 
 
-def choose_and_measure(teacher: torch.nn.Module, student: torch.nn.Module, images: np.ndarray, params: Params) -> dict:
+def choose_and_measure(
+    teacher: torch.nn.Module, student: torch.nn.Module, images: np.ndarray, params: Params, teacher_choice: RuntimeChoice | None = None
+) -> dict:
     """The student's runtime chosen on this CPU, and both speed-ups measured at batch 1 and ``gate.latency_batch``.
 
-    Returns ``{"choice", "candidates", "latency", "onnx", "notices"}`` (``onnx``: both models' ONNX bytes or None).
+    ``teacher_choice``: the teacher's own fastest configuration when already chosen (a search times many students
+    against one teacher); chosen here when None. Returns ``{"choice", "teacher_choice", "candidates", "latency",
+    "onnx", "notices"}`` (``onnx``: both models' ONNX bytes or None).
     """
     notices: list[str] = []
     example = torch.from_numpy(images[:1])
     onnx = {"student": onnx_or_none(student, example, notices, "student"), "teacher": onnx_or_none(teacher, example, notices, "teacher")}
     choice, candidates, chosen_notices = choose_runtime(student, onnx["student"], images[:AGREEMENT_IMAGES], params.ship)
     # The teacher's own fastest configuration too: a student is only faster than the teacher a user could ship.
-    teacher_choice, _, _ = choose_runtime(teacher, onnx["teacher"], images[:AGREEMENT_IMAGES], params.ship)
+    if teacher_choice is None:
+        teacher_choice, _, _ = choose_runtime(teacher, onnx["teacher"], images[:AGREEMENT_IMAGES], params.ship)
     batches = tuple(sorted({1, params.gate.latency_batch}))
     latency = measure_speedups(teacher, student, choice, onnx, images, batches, params.ship.timing_seconds, teacher_choice)
-    return {"choice": choice, "candidates": candidates, "latency": latency, "onnx": onnx, "notices": notices + chosen_notices}
+    return {
+        "choice": choice, "teacher_choice": teacher_choice, "candidates": candidates, "latency": latency, "onnx": onnx,
+        "notices": notices + chosen_notices,
+    }  # fmt: skip
 
 
 def ship(params: Params, ws: Workspace) -> dict:

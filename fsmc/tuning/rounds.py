@@ -9,6 +9,11 @@ from fsmc.config import Params
 from fsmc.tuning.selection import accuracy_shortfall, judge, shortfall
 
 
+def _cost_met(row: dict, params: Params) -> bool:
+    misses = judge(row, params).misses
+    return misses.get("speedup", 0.0) == 0 and misses.get("macs", 0.0) == 0
+
+
 def promising(rows: list[dict], params: Params) -> list[dict]:
     """Short-round rows ordered by promise: those meeting the speed / MACs target first, then by summed relative miss.
 
@@ -17,11 +22,34 @@ def promising(rows: list[dict], params: Params) -> list[dict]:
     every limit together (:func:`~fsmc.tuning.selection.shortfall`), not by accuracy alone, which would spend a
     full recovery on an accurate candidate slower than the teacher (issue 33: channel+int8 at x0.57).
     """
-    def cost_met(row: dict) -> bool:
-        misses = judge(row, params).misses
-        return misses.get("speedup", 0.0) == 0 and misses.get("macs", 0.0) == 0
+    return sorted(rows, key=lambda r: (not _cost_met(r, params), shortfall(judge(r, params), params), -r["speedup"]))
 
-    return sorted(rows, key=lambda r: (not cost_met(r), shortfall(judge(r, params), params), -r["speedup"]))
+
+def full_round_entrants(rows: list[dict], params: Params, size: int, workers: int) -> list[dict]:
+    """Which short-round rows get the full recovery: at most ``size``, the cost-met ones first (:func:`promising`).
+
+    While some row meets the cost, the rows that miss it can only be the fallback the miss message names (the
+    fastest student within the accuracy limits, at a lower speed-up): they fill the slots left in the cost-met
+    rows' last wave, fastest first, and get no wave of their own. Issue 33's headline search spent 6 of its 9
+    full-round minutes on two such rows (channel x0.57 at x1.01: 375 s) and had no time left for the long round.
+    """
+    ordered = promising(rows, params)
+    met = [r for r in ordered if _cost_met(r, params)]
+    if not met:
+        return ordered[:size]
+    slots = max(len(met[:size]), min(size, math.ceil(len(met) / workers) * workers))
+    fallback = sorted((r for r in ordered if not _cost_met(r, params)), key=lambda r: -r["speedup"])
+    return (met + fallback)[:slots]
+
+
+# How recovery's wall time shrinks with the threads it is given: time ~ 1 / threads ** THREAD_SCALING. Measured on the
+# 2-core machine: block-drop 60 %'s pipeline with 200 recovery steps took 111-121 s on 1 torch thread, 62-69 s on 2 (x1.75).
+THREAD_SCALING = 0.8
+
+
+def threads_each(candidates: int, workers: int) -> int:
+    """Threads per candidate, as a multiple of the workers' own: a round with fewer candidates than workers shares the idle workers' cores."""
+    return max(1, workers // max(candidates, 1))
 
 
 def round_size(rows: list[dict], seconds_left: float, workers: int, steps_ratio: float) -> int:
@@ -30,13 +58,18 @@ def round_size(rows: list[dict], seconds_left: float, workers: int, steps_ratio:
     A recovery is estimated at ``rows``' mean wall time per candidate times the ratio of steps (``steps_ratio``:
     full over short, long over full); ``workers`` run side by side, one candidate each, in waves that must all end within
     ``seconds_left`` (a candidate cannot be split across workers: the headline search's long round, 635 s on one
-    worker with 480 s left, ran 5 minutes over its budget when the workers' seconds were pooled).
+    worker with 480 s left, ran 5 minutes over its budget when the workers' seconds were pooled). A round of fewer
+    candidates than workers gives each the idle workers' threads too (:func:`threads_each`), and runs faster by
+    :data:`THREAD_SCALING`.
     """
     if not rows:
         return 0
     per_candidate = steps_ratio * sum(r["wall_seconds"] for r in rows) / len(rows)
-    fits = int(seconds_left // max(per_candidate, 1e-9)) * workers
-    return max(0, min(math.ceil(len(rows) / 2), fits))
+    for size in range(math.ceil(len(rows) / 2), 0, -1):
+        waves = math.ceil(size / workers)
+        if waves * per_candidate / threads_each(size, workers) ** THREAD_SCALING <= seconds_left:
+            return size
+    return 0
 
 
 def long_round_entrants(full_rows: list[dict], params: Params) -> list[dict]:

@@ -106,6 +106,7 @@ def test_oe_plug_in_is_a_switch_on_any_method():
         (["scheme=distill", "method=cd"], r"no layer-by-layer counterpart"),
         (["mu=1.5"], r"recover.mu=1.5 must lie in \[0, 1\]"),
         (["target.long_factor=1"], r"target.long_factor=1 must be 0 \(no third round\) or lie in 2..16"),
+        (["recover.threads=-1"], r"recover.threads=-1 must be 0 \(torch.s own thread count\) or a positive number"),
         (["scheme=int8-qat", "method=kd", "precision=bf16"], r"recover.precision=bf16 cannot train compress.scheme=int8-qat"),
         (["temperature=0"], r"recover.temperature=0.0 must be positive"),
         (["early_stopping=sometimes"], r"recover.early_stopping='sometimes' is unknown; valid: auto, on, off"),

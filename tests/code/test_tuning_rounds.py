@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fsmc.config import load_params
-from fsmc.tuning.rounds import long_round_entrants, promising, round_size
+from fsmc.tuning.rounds import full_round_entrants, long_round_entrants, promising, round_size, threads_each
 
 
 def _row(name: str, speedup: float, top1_drop: float, worst_class_drop: float) -> dict:
@@ -24,13 +24,36 @@ def test_an_accurate_candidate_slower_than_the_teacher_is_not_preferred_to_a_nea
     assert order.index("block-drop+int8 50 %") < order.index("channel+int8 (slower than the teacher)")
 
 
+def test_rows_that_miss_the_speed_only_fill_the_last_wave_of_those_that_meet_it_fastest_first():
+    # The headline search's short round (issue 33, fourth session): x2.0 asked at batch 1 within 1.5 / 2.5 points.
+    params = load_params(None, ["target.speedup=2.0", "gate.max_top1_drop=0.015", "gate.max_worst_class_drop=0.025"])
+    rows = [
+        _row("channel x0.57 (accurate, x1.01)", 1.01, 0.0083, 0.013),
+        _row("block-drop 50 %", 1.54, 0.023, 0.024),
+        _row("channel x0.30", 1.39, 0.059, 0.108),
+        _row("block-drop 60 %", 2.05, 0.0553, 0.063),
+        _row("block-drop 70 %", 2.49, 0.0787, 0.097),
+        _row("distill resnet20", 2.81, 0.1064, 0.124),
+    ]
+    names = [r["name"] for r in full_round_entrants(rows, params, size=5, workers=2)]
+    assert names[:3] == ["block-drop 60 %", "block-drop 70 %", "distill resnet20"]  # every row that meets x2.0
+    assert names[3:] == ["block-drop 50 %"]  # one fallback fills the second wave: the fastest, not the most accurate
+    assert len(full_round_entrants(rows, params, size=2, workers=2)) == 2  # the budget's size still caps the round
+    # With no row at x2.0 the round is the summed-miss order of promising(), as many as the size allows.
+    slow = [r for r in rows if r["speedup"] < 2]
+    assert full_round_entrants(slow, params, size=2, workers=2) == promising(slow, params)[:2]
+
+
 def test_the_full_round_is_half_the_candidates_at_most_and_what_the_budget_fits():
     rows = [_row(f"c{i}", 1.0, 0.0, 0.0) for i in range(7)]
     assert round_size(rows, seconds_left=10_000, workers=2, steps_ratio=4) == 4  # half of 7, rounded up
     assert round_size(rows, seconds_left=480, workers=2, steps_ratio=4) == 4  # 960 s of workers / 240 s each
     assert round_size(rows, seconds_left=200, workers=1, steps_ratio=4) == 0  # not even one fits
     assert round_size(rows, seconds_left=400, workers=2, steps_ratio=4) == 2  # one wave of two, not 800 s pooled
-    assert round_size(rows[:1], seconds_left=200, workers=2, steps_ratio=4) == 0  # one candidate runs on one worker
+    # A lone candidate runs on one worker with both workers' threads: 240 s / 2 ** 0.8 = 138 s, never split across workers.
+    assert threads_each(1, workers=2) == 2 and threads_each(3, workers=2) == 1
+    assert round_size(rows[:1], seconds_left=200, workers=2, steps_ratio=4) == 1
+    assert round_size(rows[:1], seconds_left=130, workers=2, steps_ratio=4) == 0
     assert round_size([], seconds_left=10_000, workers=2, steps_ratio=4) == 0
 
 

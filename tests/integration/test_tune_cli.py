@@ -66,6 +66,9 @@ def test_a_search_killed_midway_resumes_registers_the_fastest_passing_student_an
     result = last_json(resumed.stdout)
     rows = result["candidates"]
     assert {r["candidate_id"] for r in rows if r["round"] == "short" and r["all_reused"]} >= finished  # not recomputed
+    # Every speed-up is against one teacher timing: all candidates and the teacher were timed side by side.
+    assert len({r["teacher_ms"] for r in rows}) == 1
+    assert all(r["speedup"] == r["teacher_ms"] / r["student_ms"] for r in rows)
 
     # The fastest candidate within every limit is the one registered, with the gate's alias.
     assert result["passed"] and result["alias"] == "champion" and result["gate"]["passed"]

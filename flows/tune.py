@@ -37,6 +37,7 @@ from fsmc.benchmark.cell import architecture_latency
 from fsmc.config import METHOD_DECLARATIONS, Params, dump_params, params_from_dict
 from fsmc.data.images import to_tensor
 from fsmc.errors import FsmcError
+from fsmc.gate import accuracy_drop
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.pipeline import run_pipeline
 from fsmc.stages.reading import few_shot_set
@@ -95,8 +96,8 @@ def _row(candidate: Candidate, round_name: str, params: Params, cell: dict, late
         "macs_ratio": round(summary["macs_ratio"], 6),
         "top1": cell["student_top1"],
         "worst_class_acc": cell["student_worst_class_acc"],
-        "top1_drop": round(cell["teacher_top1"] - cell["student_top1"], 6),
-        "worst_class_drop": round(cell["teacher_worst_class_acc"] - cell["student_worst_class_acc"], 6),
+        "top1_drop": accuracy_drop(cell["teacher_top1"], cell["student_top1"]),
+        "worst_class_drop": accuracy_drop(cell["teacher_worst_class_acc"], cell["student_worst_class_acc"]),
         **{key: latency[key] for key in LATENCY_KEYS},
         "wall_seconds": cell["wall_seconds"],
         "all_reused": cell["all_reused"],

@@ -18,6 +18,16 @@ def test_a_student_within_every_limit_passes():
     assert decision.measured["top1_drop"] == pytest.approx(0.02)
 
 
+def test_a_student_that_loses_exactly_the_points_allowed_passes_and_a_hundredth_more_fails():
+    # Issue 33's block-drop 60 % after 3,200 steps: 88.14 % against the teacher's 89.64 %, 1.50 points allowed.
+    exact = {"teacher": {"top1": 0.8964, "worst_class_acc": 0.786}, "student": {"top1": 0.8814, "worst_class_acc": 0.788}}
+    assert 0.8964 - 0.8814 > 0.015  # the float difference that used to fail it
+    limits = GateParams(max_top1_drop=0.015, max_worst_class_drop=0.025, min_speedup=2.0)
+    assert decide(exact, speedup=2.02, gate=limits).passed
+    worse = {**exact, "student": {"top1": 0.8813, "worst_class_acc": 0.788}}
+    assert decide(worse, speedup=2.02, gate=limits).reasons == ["top-1 dropped 1.51 points (limit 1.50)"]
+
+
 def test_each_broken_limit_is_named():
     decision = decide(METRICS, speedup=1.1, gate=GateParams(max_top1_drop=0.01, max_worst_class_drop=0.05, min_speedup=1.5))
     assert not decision.passed

@@ -46,12 +46,13 @@ from fsmc.tuning.feasibility import check_feasible, is_residual
 from fsmc.tuning.plot import pareto_plot
 from fsmc.tuning.rounds import full_round_entrants, long_round_entrants, round_size, threads_each
 from fsmc.tuning.selection import MACS_SLACK, choose, judge, miss_message, pareto_front
+from fsmc.tuning.shipped_accuracy import accuracy_as_shipped
 from fsmc.tuning.side_by_side import candidates_side_by_side
 from fsmc.workspace import Workspace
 from tasks.tune_tracking import log_tune, publish_tune_artifacts
 
 # What a row keeps of a candidate's latency (fsmc.benchmark.cell.architecture_latency).
-LATENCY_KEYS = ("speedup", "speedup_b1", "student_ms", "teacher_ms", "deployment_speedup_b1", "runtime")
+LATENCY_KEYS = ("speedup", "speedup_b1", "student_ms", "teacher_ms", "deployment_speedup_b1", "runtime", "runtime_choice")
 
 
 def gated(params: Params) -> Params:
@@ -84,7 +85,9 @@ def _on_threads(params: Params, threads: int) -> Params:
     return dataclasses.replace(params, recover=dataclasses.replace(params.recover, threads=threads))
 
 
-def _row(candidate: Candidate, round_name: str, params: Params, cell: dict, latency: dict, summary: dict) -> dict:
+def _row(candidate: Candidate, round_name: str, params: Params, cell: dict, latency: dict, summary: dict, ws: Workspace) -> dict:
+    """One candidate after one round, judged on its accuracy as shipped (in ``latency``'s runtime), as the gate judges it."""
+    shipped = accuracy_as_shipped(params, ws.student_model, ws.metrics, latency["runtime_choice"])
     return {
         "candidate_id": candidate.candidate_id,
         "name": candidate.name,
@@ -94,10 +97,12 @@ def _row(candidate: Candidate, round_name: str, params: Params, cell: dict, late
         "threads": params.recover.threads,
         "scheme": summary["scheme"],
         "macs_ratio": round(summary["macs_ratio"], 6),
-        "top1": cell["student_top1"],
-        "worst_class_acc": cell["student_worst_class_acc"],
-        "top1_drop": accuracy_drop(cell["teacher_top1"], cell["student_top1"]),
-        "worst_class_drop": accuracy_drop(cell["teacher_worst_class_acc"], cell["student_worst_class_acc"]),
+        "top1": shipped["top1"],
+        "worst_class_acc": shipped["worst_class_acc"],
+        "top1_drop": accuracy_drop(cell["teacher_top1"], shipped["top1"]),
+        "worst_class_drop": accuracy_drop(cell["teacher_worst_class_acc"], shipped["worst_class_acc"]),
+        "top1_fp32": cell["student_top1"],  # torch fp32, as the run's evaluate stage measured it
+        "worst_class_acc_fp32": cell["student_worst_class_acc"],
         **{key: latency[key] for key in LATENCY_KEYS},
         "wall_seconds": cell["wall_seconds"],
         "all_reused": cell["all_reused"],
@@ -143,13 +148,13 @@ def _latency(params: Params, folder: Path, cache: Path, teacher_choice: dict | N
     return latency
 
 
-def _time_side_by_side(rows: list[dict], by_id: dict, choices: dict[str, dict], teacher_choice: dict | None, base: Workspace, p: Params) -> None:
+def _time_side_by_side(rows: list[dict], by_id: dict, teacher_choice: dict | None, base: Workspace, p: Params) -> None:
     """Every row's speed-up measured again, all candidates and the teacher alternately in one call (in place).
 
     Each candidate was timed on its own when its runtime was chosen; the teacher's time wanders between those
     calls on a shared machine (:mod:`fsmc.tuning.side_by_side`), and the rounds and the choice rank by speed-up.
     """
-    students = {r["candidate_id"]: (Workspace(by_id[r["candidate_id"]][2] / "short").student_model, choices[r["candidate_id"]]) for r in rows}
+    students = {r["candidate_id"]: (Workspace(by_id[r["candidate_id"]][2] / "short").student_model, r["runtime_choice"]) for r in rows}
     timed = candidates_side_by_side(p, base.teacher_model, students, teacher_choice)
     for row in rows:
         row.update({key: timed[row["candidate_id"]][key] for key in ("speedup", "teacher_ms", "student_ms")})
@@ -166,8 +171,11 @@ def _next_round(
     cells = _run_round(round_name, [(c, params[c.candidate_id], folder / round_name) for c, folder in entries], reuse, threads, left_out)
     earlier = {r["candidate_id"]: r for r in picked}
     return [
-        _row(c, round_name, params[c.candidate_id], cells[c.candidate_id], {k: earlier[c.candidate_id][k] for k in LATENCY_KEYS}, by_id[c.candidate_id][3])
-        for c, _ in entries
+        _row(
+            c, round_name, params[c.candidate_id], cells[c.candidate_id], {k: earlier[c.candidate_id][k] for k in LATENCY_KEYS},
+            by_id[c.candidate_id][3], Workspace(folder / round_name),
+        )
+        for c, folder in entries
         if c.candidate_id in cells
     ]
 
@@ -231,7 +239,7 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
         )
 
     short_cells = _run_round("short", [(c, params, folder / "short") for c, params, folder, _ in kept], reuse, torch_threads, left_out)
-    rows, choices, teacher_choice = [], {}, None
+    rows, teacher_choice = [], None
     for candidate, params, folder, summary in kept:
         if candidate.candidate_id not in short_cells:
             continue
@@ -240,13 +248,13 @@ def tune_flow(params: dict[str, dict[str, Any]], out_dir: str, reuse: bool = Tru
         except Exception as error:  # noqa: BLE001 - a runtime that cannot time this one candidate is not the search's end
             left_out.append({"name": candidate.name, "reason": f"timing failed: {type(error).__name__}: {error}"})
             continue
-        rows.append(_row(candidate, "short", params, short_cells[candidate.candidate_id], latency, summary))
-        choices[candidate.candidate_id], teacher_choice = latency["runtime_choice"], latency["teacher_runtime_choice"]
+        rows.append(_row(candidate, "short", params, short_cells[candidate.candidate_id], latency, summary, Workspace(folder / "short")))
+        teacher_choice = latency["teacher_runtime_choice"]
     if not rows:
         raise FsmcError("Every candidate failed: " + "; ".join(f"{x['name']}: {x['reason']}" for x in left_out) + ".")
 
     by_id = {c.candidate_id: (c, params, folder, summary) for c, params, folder, summary in kept}
-    _time_side_by_side(rows, by_id, choices, teacher_choice, base, p)
+    _time_side_by_side(rows, by_id, teacher_choice, base, p)
     if short < p.recover.steps:
         size = round_size(rows, deadline - time.perf_counter(), workers, p.recover.steps / short)
         picked = full_round_entrants(rows, p, size, workers)

@@ -72,6 +72,8 @@ def test_a_search_killed_midway_resumes_registers_the_fastest_passing_student_an
 
     # The fastest candidate within every limit is the one registered, with the gate's alias.
     assert result["passed"] and result["alias"] == "champion" and result["gate"]["passed"]
+    # The search judged the accuracy the gate judges: the student's as shipped, in its runtime and precision.
+    assert result["chosen"]["top1"] == read_json(Workspace(Path(result["workspace"])).ship_report)["accuracy"]["top1"]
     for row in rows:
         within = row["macs_ratio"] <= 0.75 * 1.01 and row["top1_drop"] <= 0.03 and row["worst_class_drop"] <= 0.10
         assert row["passed"] == within, row

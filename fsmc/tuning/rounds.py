@@ -43,8 +43,9 @@ def full_round_entrants(rows: list[dict], params: Params, size: int, workers: in
 
 
 # How recovery's wall time shrinks with the threads it is given: time ~ 1 / threads ** THREAD_SCALING. Measured on the
-# 2-core machine: block-drop 60 %'s pipeline with 200 recovery steps took 111-121 s on 1 torch thread, 62-69 s on 2 (x1.75).
-THREAD_SCALING = 0.8
+# 2-core machine in the search's own Dask worker: block-drop 60 %'s long round, 8x the steps of its 142 s full round on
+# 1 thread, took 724 s on 2 (x1.57 = 2 ** 0.65); in the main process the same pipeline ran x1.75 faster on 2 threads.
+THREAD_SCALING = 0.65
 
 
 def threads_each(candidates: int, workers: int) -> int:

@@ -50,7 +50,7 @@ def test_the_full_round_is_half_the_candidates_at_most_and_what_the_budget_fits(
     assert round_size(rows, seconds_left=480, workers=2, steps_ratio=4) == 4  # 960 s of workers / 240 s each
     assert round_size(rows, seconds_left=200, workers=1, steps_ratio=4) == 0  # not even one fits
     assert round_size(rows, seconds_left=400, workers=2, steps_ratio=4) == 2  # one wave of two, not 800 s pooled
-    # A lone candidate runs on one worker with both workers' threads: 240 s / 2 ** 0.8 = 138 s, never split across workers.
+    # A lone candidate runs on one worker with both workers' threads: 240 s / 2 ** 0.65 = 153 s, never split across workers.
     assert threads_each(1, workers=2) == 2 and threads_each(3, workers=2) == 1
     assert round_size(rows[:1], seconds_left=200, workers=2, steps_ratio=4) == 1
     assert round_size(rows[:1], seconds_left=130, workers=2, steps_ratio=4) == 0

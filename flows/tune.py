@@ -40,6 +40,7 @@ from fsmc.errors import FsmcError
 from fsmc.gate import accuracy_drop
 from fsmc.models.checkpoint import load_checkpoint
 from fsmc.pipeline import run_pipeline
+from fsmc.stage_cache import recorded_seconds
 from fsmc.stages.reading import few_shot_set
 from fsmc.tuning.candidates import FALLBACK_REACH, Candidate, candidates_for, short_steps
 from fsmc.tuning.feasibility import check_feasible, is_residual
@@ -85,6 +86,20 @@ def _on_threads(params: Params, threads: int) -> Params:
     return dataclasses.replace(params, recover=dataclasses.replace(params.recover, threads=threads))
 
 
+# The stages a round computes anew for a candidate (the earlier ones are shared by every round of it).
+ROUND_STAGES = ("recover", "evaluate")
+
+
+def _round_seconds(params: Params, ws: Workspace, wall_seconds: float) -> float:
+    """What the candidate's round costs when computed: its stages' recorded seconds, even when restored from the cache.
+
+    A resumed search finds its finished rounds in the stage cache in a second or two; budgeting the next round by
+    that wall time admitted a 3,200-step round that could not end in time (issue 33).
+    """
+    recorded = [recorded_seconds(stage, params, ws) for stage in ROUND_STAGES]
+    return wall_seconds if None in recorded else round(sum(recorded), 3)
+
+
 def _row(candidate: Candidate, round_name: str, params: Params, cell: dict, latency: dict, summary: dict, ws: Workspace) -> dict:
     """One candidate after one round, judged on its accuracy as shipped (in ``latency``'s runtime), as the gate judges it."""
     shipped = accuracy_as_shipped(params, ws.student_model, ws.metrics, latency["runtime_choice"])
@@ -105,6 +120,7 @@ def _row(candidate: Candidate, round_name: str, params: Params, cell: dict, late
         "worst_class_acc_fp32": cell["student_worst_class_acc"],
         **{key: latency[key] for key in LATENCY_KEYS},
         "wall_seconds": cell["wall_seconds"],
+        "round_seconds": _round_seconds(params, ws, cell["wall_seconds"]),
         "all_reused": cell["all_reused"],
         "stages_reused": cell["stages_reused"],
     }

@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,6 +38,8 @@ from fsmc.stage_io import STAGE_IO, stage_modules
 from fsmc.workspace import Workspace
 
 _RESULT = "result.json"
+# How long the stage took when it was computed: a search that resumes from the cache budgets its rounds by it.
+_SECONDS = "seconds.json"
 
 
 def code_fingerprint(stage: str) -> str:
@@ -83,18 +86,27 @@ def run_stage(stage: str, run: Callable[[Params, Workspace], dict], params: Para
         for name in io.outputs:
             atomic_write(getattr(ws, name), lambda tmp, source=entry / name: shutil.copyfile(source, tmp))
         return json.loads((entry / _RESULT).read_text(encoding="utf-8")), True
+    started = time.perf_counter()
     result = run(params, ws)
-    _store(entry, {name: getattr(ws, name) for name in io.outputs}, result)
+    _store(entry, {name: getattr(ws, name) for name in io.outputs}, result, time.perf_counter() - started)
     return result, False
 
 
-def _store(entry: Path, outputs: dict[str, Path], result: dict) -> None:
+def recorded_seconds(stage: str, params: Params, ws: Workspace) -> float | None:
+    """How many seconds ``stage`` took when its cache entry for ``ws`` was computed (None: no entry, or one stored
+    before entries recorded it). A restored stage takes milliseconds; this is what computing it again would cost."""
+    path = cache_dir() / "stages" / stage / stage_key(stage, params, ws) / _SECONDS
+    return json.loads(path.read_text(encoding="utf-8"))["seconds"] if path.is_file() else None
+
+
+def _store(entry: Path, outputs: dict[str, Path], result: dict, seconds: float) -> None:
     """Copy ``outputs`` and ``result`` into a temporary folder and rename it to ``entry`` in one step."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{entry.name[:12]}.", suffix=".tmp", dir=entry.parent))
     try:
         for name, output in outputs.items():
             shutil.copyfile(output, staging / name)
+        (staging / _SECONDS).write_text(json.dumps({"seconds": round(seconds, 3)}), encoding="utf-8")
         # The result file goes last: an entry is complete exactly when it exists (see run_stage).
         (staging / _RESULT).write_text(json.dumps(result, sort_keys=True), encoding="utf-8")
         try:

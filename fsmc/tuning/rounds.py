@@ -56,7 +56,8 @@ def threads_each(candidates: int, workers: int) -> int:
 def round_size(rows: list[dict], seconds_left: float, workers: int, steps_ratio: float) -> int:
     """How many of ``rows`` get the next, longer recovery: half of them (at least one), as many as the budget fits.
 
-    A recovery is estimated at ``rows``' mean wall time per candidate times the ratio of steps (``steps_ratio``:
+    A recovery is estimated at ``rows``' mean round seconds per candidate (as computed, not as restored from the stage
+    cache: ``round_seconds``) times the ratio of steps (``steps_ratio``:
     full over short, long over full); ``workers`` run side by side, one candidate each, in waves that must all end within
     ``seconds_left`` (a candidate cannot be split across workers: the headline search's long round, 635 s on one
     worker with 480 s left, ran 5 minutes over its budget when the workers' seconds were pooled). A round of fewer
@@ -65,7 +66,7 @@ def round_size(rows: list[dict], seconds_left: float, workers: int, steps_ratio:
     """
     if not rows:
         return 0
-    per_candidate = steps_ratio * sum(r["wall_seconds"] for r in rows) / len(rows)
+    per_candidate = steps_ratio * sum(r["round_seconds"] for r in rows) / len(rows)
     for size in range(math.ceil(len(rows) / 2), 0, -1):
         waves = math.ceil(size / workers)
         if waves * per_candidate / threads_each(size, workers) ** THREAD_SCALING <= seconds_left:

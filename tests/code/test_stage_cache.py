@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import yaml
 
 from fsmc.config import load_params
 from fsmc.dvc_yaml import render
-from fsmc.stage_cache import run_stage
+from fsmc.stage_cache import recorded_seconds, run_stage
 from fsmc.stage_io import STAGE_IO, stage_code
 from fsmc.stages import STAGES
 from fsmc.workspace import Workspace
@@ -55,6 +57,23 @@ def test_same_inputs_are_restored_and_changed_inputs_recompute(tmp_path, small_p
     assert run_stage("validate", worker, other_params, first)[1] is False
     assert run_stage("validate", worker, small_params, first, reuse=False)[1] is False
     assert worker.calls == 4
+
+
+def test_a_restored_stage_reports_the_seconds_it_took_when_computed(tmp_path, small_params):
+    """A resumed search budgets its rounds by what recomputing them would cost, not by the restore's milliseconds."""
+
+    class SlowWorker(CountingWorker):
+        def __call__(self, params, ws: Workspace) -> dict:
+            until = time.perf_counter() + 0.3  # busy for at least 0.3 s of the stage's own time
+            while time.perf_counter() < until:
+                pass
+            return super().__call__(params, ws)
+
+    first, second = _workspace_with_inputs(tmp_path / "a", "seconds"), _workspace_with_inputs(tmp_path / "b", "seconds")
+    assert recorded_seconds("validate", small_params, first) is None  # nothing computed yet
+    run_stage("validate", SlowWorker(), small_params, first)
+    assert run_stage("validate", SlowWorker(), small_params, second)[1] is True  # restored
+    assert recorded_seconds("validate", small_params, second) == recorded_seconds("validate", small_params, first) >= 0.3
 
 
 def test_a_failed_stage_stores_nothing(tmp_path, small_params):

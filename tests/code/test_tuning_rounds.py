@@ -7,7 +7,7 @@ from fsmc.tuning.rounds import full_round_entrants, long_round_entrants, promisi
 
 
 def _row(name: str, speedup: float, top1_drop: float, worst_class_drop: float) -> dict:
-    return {"name": name, "speedup": speedup, "top1_drop": top1_drop, "worst_class_drop": worst_class_drop, "macs_ratio": 0.5, "wall_seconds": 60.0}
+    return {"name": name, "speedup": speedup, "top1_drop": top1_drop, "worst_class_drop": worst_class_drop, "macs_ratio": 0.5, "round_seconds": 60.0}
 
 
 def test_an_accurate_candidate_slower_than_the_teacher_is_not_preferred_to_a_near_miss():

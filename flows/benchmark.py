@@ -32,12 +32,26 @@ from fsmc.workspace import Workspace
 from tasks.benchmark_tracking import log_benchmark, start_benchmark_run
 
 
+def keep_glibc_malloc_defaults() -> None:
+    """Local Dask workers start without distributed's ``MALLOC_TRIM_THRESHOLD_=65536`` (its nanny's default environ).
+
+    Setting any malloc threshold turns off glibc's adaptive mmap threshold, so every tensor above 128 KiB is mapped
+    and unmapped afresh: each recovery step then faults its activations in page by page. Measured on block-drop
+    60 %'s recover stage, 100 steps on 1 thread (benchmarks/LOG.md, sixth session): 33 s without it, 48 s with it
+    (sys 1.7 s against 15 s, 0.34 M against 8.5 M page faults). A user's own cluster (``--dask-address``) keeps its config.
+    """
+    import dask
+
+    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
+
+
 def dask_task_runner(address: str | None, workers: int):
     """A ``DaskTaskRunner`` on ``address``, or on a ``LocalCluster`` of ``workers`` single-threaded processes."""
     from prefect_dask import DaskTaskRunner
 
     if address:
         return DaskTaskRunner(address=address)
+    keep_glibc_malloc_defaults()
     # One thread per worker process: a cell is torch work that holds the GIL; processes run in parallel.
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",

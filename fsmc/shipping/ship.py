@@ -51,11 +51,13 @@ def choose_and_measure(
     notices: list[str] = []
     example = torch.from_numpy(images[:1])
     onnx = {"student": onnx_or_none(student, example, notices, "student"), "teacher": onnx_or_none(teacher, example, notices, "teacher")}
-    choice, candidates, chosen_notices = choose_runtime(student, onnx["student"], images[:AGREEMENT_IMAGES], params.ship)
+    # Chosen at ship.batch; fewer threads only where they also hold at the gate's batch.
+    gate_batch = params.gate.latency_batch
+    choice, candidates, chosen_notices = choose_runtime(student, onnx["student"], images[:AGREEMENT_IMAGES], params.ship, gate_batch)
     # The teacher's own fastest configuration too: a student is only faster than the teacher a user could ship.
     if teacher_choice is None:
-        teacher_choice, _, _ = choose_runtime(teacher, onnx["teacher"], images[:AGREEMENT_IMAGES], params.ship)
-    batches = tuple(sorted({1, params.gate.latency_batch}))
+        teacher_choice, _, _ = choose_runtime(teacher, onnx["teacher"], images[:AGREEMENT_IMAGES], params.ship, gate_batch)
+    batches = tuple(sorted({1, gate_batch}))
     latency = measure_speedups(teacher, student, choice, onnx, images, batches, params.ship.timing_seconds, teacher_choice)
     return {
         "choice": choice, "teacher_choice": teacher_choice, "candidates": candidates, "latency": latency, "onnx": onnx,

@@ -83,6 +83,6 @@ def candidates_side_by_side(
         student, _, _ = load_checkpoint(checkpoint)
         onnx[key] = onnx_or_none(student, example, notices, "student") if choice["runtime"] != "torch" else None
         modules[key] = (student, RuntimeChoice(**choice))
-    fastest = RuntimeChoice(**teacher_choice) if teacher_choice else choose_runtime(teacher, onnx[TEACHER], images, params.ship)[0]
+    fastest = RuntimeChoice(**teacher_choice) if teacher_choice else choose_runtime(teacher, onnx[TEACHER], images, params.ship, params.gate.latency_batch)[0]
     teacher_choices = [fastest, *(choice for _, choice in modules.values())]
     return time_side_by_side(teacher, teacher_choices, modules, onnx, images, params.gate.latency_batch, params.ship.timing_seconds)

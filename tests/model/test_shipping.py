@@ -116,6 +116,15 @@ def test_fewer_threads_win_within_the_tolerance_and_a_clearly_faster_configurati
     assert fastest_with_fewest_threads(timed(ov1=0.30, ov2=0.28), tolerance=0.0) == RuntimeChoice("openvino", "bf16", 2)
 
 
+def test_fewer_threads_kept_at_batch_1_must_also_hold_at_the_gates_batch():
+    """A tie at batch 1 is no tie at batch 64: one thread there takes twice as long as two (AMD EPYC, sixth session)."""
+    from fsmc.shipping.latency import Latency
+    from fsmc.shipping.selection import fewer_threads_hold
+
+    assert not fewer_threads_hold(Latency(49.8, 49.8, 5, 64), Latency(26.0, 26.5, 5, 64))
+    assert fewer_threads_hold(Latency(27.0, 27.5, 5, 64), Latency(26.0, 26.5, 5, 64))
+
+
 def test_the_latency_record_says_when_the_runtime_ran_an_int8_model():
     """The label a user reads (run summary, MLflow, the registered version) tells an int8 student from a float one."""
     from fsmc.compress.quantization import quantize_ptq

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fsmc.config import load_params
 from fsmc.tuning.rounds import full_round_entrants, long_round_entrants, promising, round_size, threads_each
+from fsmc.tuning.selection import choose, miss_message
 
 
 def _row(name: str, speedup: float, top1_drop: float, worst_class_drop: float) -> dict:
@@ -74,3 +75,12 @@ def test_the_long_round_goes_to_the_nearest_accuracy_miss_faster_than_anything_w
     # With no row within the limits, every accuracy miss may enter; a MACs target also rules out the rows above it.
     macs = load_params(None, ["target.macs=0.4", "gate.max_top1_drop=0.015", "gate.max_worst_class_drop=0.025"])
     assert [r["name"] for r in long_round_entrants([{**rows[2], "macs_ratio": 0.43}, {**rows[1], "macs_ratio": 0.32}], macs)] == ["block-drop 70 %"]
+
+
+def test_when_nothing_passes_the_closest_of_equal_misses_is_the_more_accurate_round():
+    # The user's MobileNetV3-small search (sixth session): x1.5 asked, channel x0.57 at x1.22 in every round.
+    params = load_params(None, ["target.speedup=1.5", "gate.max_top1_drop=0.05", "gate.max_worst_class_drop=0.10"])
+    rows = [_row("channel x0.57 (short)", 1.22, 0.039, -0.03), _row("channel x0.57 (full)", 1.22, 0.025, -0.01), _row("channel x0.7", 1.17, 0.010, -0.01)]
+    chosen, passed = choose(rows, params)
+    assert not passed and chosen["name"] == "channel x0.57 (full)"
+    assert "channel x0.57 (full), reached x1.22 (top-1 drop 2.50" in miss_message(chosen, passed, rows, params)

@@ -95,7 +95,9 @@ def damage_allocation(
     teacher: NormalizedClassifier, params: CompressParams, example: torch.Tensor, images: torch.Tensor, loss
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Per-layer ratios keeping ``params.macs_fraction`` of the teacher's MACs (or uniform-at-ratio's) with the least measured damage."""
-    table, cached = cached_sensitivity(teacher, images, params.importance, loss)
+    # Whether the table came from the cache is not recorded: the stage's outputs must not depend on the cache's state
+    # (two runs of the same params wrote different summaries, and the next stage's cache key with them).
+    table, _ = cached_sensitivity(teacher, images, params.importance, loss)
     teacher_macs = model_cost(teacher, example).macs
 
     def counted(layer_ratios: dict[str, float] | None) -> int:
@@ -111,7 +113,6 @@ def damage_allocation(
             "macs_fraction": round(macs / teacher_macs, 6),
             "layer_ratios": ratios,
             "sensitivity_images": len(images),
-            "sensitivity_cached": cached,
             "sensitivity": [layer.__dict__ for layer in table],
         }
     }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import yaml
 
@@ -60,20 +58,15 @@ def test_same_inputs_are_restored_and_changed_inputs_recompute(tmp_path, small_p
 
 
 def test_a_restored_stage_reports_the_seconds_it_took_when_computed(tmp_path, small_params):
-    """A resumed search budgets its rounds by what recomputing them would cost, not by the restore's milliseconds."""
-
-    class SlowWorker(CountingWorker):
-        def __call__(self, params, ws: Workspace) -> dict:
-            until = time.perf_counter() + 0.3  # busy for at least 0.3 s of the stage's own time
-            while time.perf_counter() < until:
-                pass
-            return super().__call__(params, ws)
-
+    """A resumed search budgets its rounds by what recomputing them would cost, not by the restore's milliseconds:
+    the restored entry gives back the seconds recorded when the stage ran, not a new measurement."""
     first, second = _workspace_with_inputs(tmp_path / "a", "seconds"), _workspace_with_inputs(tmp_path / "b", "seconds")
     assert recorded_seconds("validate", small_params, first) is None  # nothing computed yet
-    run_stage("validate", SlowWorker(), small_params, first)
-    assert run_stage("validate", SlowWorker(), small_params, second)[1] is True  # restored
-    assert recorded_seconds("validate", small_params, second) == recorded_seconds("validate", small_params, first) >= 0.3
+    run_stage("validate", CountingWorker(), small_params, first)
+    computed = recorded_seconds("validate", small_params, first)
+    assert computed is not None and computed >= 0
+    assert run_stage("validate", CountingWorker(), small_params, second)[1] is True  # restored
+    assert recorded_seconds("validate", small_params, second) == computed
 
 
 def test_a_failed_stage_stores_nothing(tmp_path, small_params):

@@ -81,7 +81,7 @@ def run_stage(stage: str, run: Callable[[Params, Workspace], dict], params: Para
         (the stage's return value, whether it came from the cache).
     """
     io = STAGE_IO[stage]
-    entry = cache_dir() / "stages" / stage / stage_key(stage, params, ws)
+    entry = _entry(stage, params, ws)
     if reuse and (entry / _RESULT).is_file():
         for name in io.outputs:
             atomic_write(getattr(ws, name), lambda tmp, source=entry / name: shutil.copyfile(source, tmp))
@@ -92,10 +92,15 @@ def run_stage(stage: str, run: Callable[[Params, Workspace], dict], params: Para
     return result, False
 
 
+def _entry(stage: str, params: Params, ws: Workspace) -> Path:
+    """The cache folder of ``stage`` for ``ws``'s inputs (present once the stage was computed with them)."""
+    return cache_dir() / "stages" / stage / stage_key(stage, params, ws)
+
+
 def recorded_seconds(stage: str, params: Params, ws: Workspace) -> float | None:
     """How many seconds ``stage`` took when its cache entry for ``ws`` was computed (None: no entry, or one stored
     before entries recorded it). A restored stage takes milliseconds; this is what computing it again would cost."""
-    path = cache_dir() / "stages" / stage / stage_key(stage, params, ws) / _SECONDS
+    path = _entry(stage, params, ws) / _SECONDS
     return json.loads(path.read_text(encoding="utf-8"))["seconds"] if path.is_file() else None
 
 

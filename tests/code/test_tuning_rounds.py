@@ -84,3 +84,18 @@ def test_when_nothing_passes_the_closest_of_equal_misses_is_the_more_accurate_ro
     chosen, passed = choose(rows, params)
     assert not passed and chosen["name"] == "channel x0.57 (full)"
     assert "channel x0.57 (full), reached x1.22 (top-1 drop 2.50" in miss_message(chosen, passed, rows, params)
+
+
+def test_of_passing_candidates_tied_on_speed_the_more_accurate_is_registered():
+    # The x2.0 search on an AMD EPYC (sixth session): two rows passed a hundredth of a speed-up apart.
+    params = load_params(None, ["target.speedup=2.0", "gate.max_top1_drop=0.015", "gate.max_worst_class_drop=0.025"])
+    rows = [
+        _row("block-drop 60 % (long)", 2.28, 0.0148, -0.010),
+        _row("block-drop+int8 50 % (full)", 2.27, 0.0111, -0.008),
+        _row("block-drop 70 % (too inaccurate)", 2.89, 0.0252, 0.008),
+    ]
+    chosen, passed = choose(rows, params)
+    assert passed and chosen["name"] == "block-drop+int8 50 % (full)"
+    # A real speed difference still wins over accuracy: the faster row stays the choice beyond the timing noise.
+    rows[0] = _row("block-drop 60 % (long, clearly faster)", 2.45, 0.0148, -0.010)
+    assert choose(rows, params)[0]["name"] == "block-drop 60 % (long, clearly faster)"

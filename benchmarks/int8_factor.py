@@ -10,7 +10,9 @@ beside it, as the float configuration fsmc really ships on such CPUs.
 
 Networks: the ResNet-56 teacher of a run folder at 32×32 (``--run-folder``), and a torchvision ResNet-18 at 224×224
 (random initialisation: no ImageNet weights offline; latency depends on the shape only), both calibrated on CIFAR-10
-test images (resized for ResNet-18).
+test images (resized for ResNet-18). ``--only ceiling`` times a stack of wide convolutions instead (256 channels, 3×3,
+16×16 maps: every kernel full, nothing but MACs) with the MACs per second each precision reaches: the int8 factor this
+CPU's kernels give at all, against which a network's own factor is read.
 
     python benchmarks/int8_factor.py --run-folder runs/<time>-<id> [--batches 1 64] [--seconds 2]
 """
@@ -25,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
+from torch import nn
 
+from fsmc.compress.pruning import model_cost
 from fsmc.compress.quantization import quantize_ptq
 from fsmc.config import load_params
 from fsmc.cpu_info import cpu_flags, cpu_model
@@ -53,9 +57,17 @@ def rows(threads: int, bf16: bool) -> list[tuple[str, RuntimeChoice, str]]:
     return found
 
 
+def wide_conv_stack(width: int = 256, depth: int = 4) -> nn.Sequential:
+    """A stride-2 stem to 16×16, then ``depth`` 3×3 convolutions of ``width`` channels: kernels full, MACs dominate."""
+    layers: list[nn.Module] = [nn.Conv2d(3, width, 3, stride=2, padding=1), nn.ReLU()]
+    for _ in range(depth):
+        layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10)).eval()
+
+
 def measure(
     name: str, model: torch.nn.Module, images: torch.Tensor, batches: list[int], seconds: float, console: Console,
-    labelled: tuple[torch.Tensor, np.ndarray] | None = None,
+    labelled: tuple[torch.Tensor, np.ndarray] | None = None, macs: int | None = None,
 ) -> None:
     """Time ``model`` in every configuration of :func:`rows` and print a table per batch.
 
@@ -91,13 +103,14 @@ def measure(
         timed = time_alternately({label: (lambda run=run: run(batch)) for label, (run, _) in runs.items()}, size, seconds)
         fastest = {kind: min((label for label, (_, k) in runs.items() if k == kind), key=lambda label: timed[label].median_ms) for kind in ("fp32", "int8")}
         table = Table(title=f"{name}, batch {size}: median / p90 ms")
-        for column in ("configuration", "kind", "median / p90 ms", "vs fastest fp32", "agrees with torch fp32"):
+        for column in ("configuration", "kind", "median / p90 ms", "vs fastest fp32", "agrees with torch fp32", *(("GMAC/s",) if macs else ())):
             table.add_column(column, justify="right")
         base = timed[fastest["fp32"]].median_ms
         for label, (_, kind) in runs.items():
             mark = " (fastest)" if label in fastest.values() else ""
+            rate = (f"{macs * size / timed[label].median_ms / 1e6:.0f}",) if macs else ()
             table.add_row(label + mark, kind, f"{timed[label].median_ms:.3f} / {timed[label].p90_ms:.3f}", f"x{base / timed[label].median_ms:.2f}",
-                          f"{100 * agreement[label]:.1f} %")  # fmt: skip
+                          f"{100 * agreement[label]:.1f} %", *rate)  # fmt: skip
         console.print(table)
         console.print(f"{name}, batch {size}: int8 factor x{base / timed[fastest['int8']].median_ms:.2f} "
                       f"({fastest['int8']} against {fastest['fp32']})")  # fmt: skip
@@ -109,7 +122,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per batch and network")
     parser.add_argument("--test-images", type=int, default=5000, help="labelled test images for ResNet-56's top-1 per configuration")
-    parser.add_argument("--only", choices=("resnet56", "resnet18"), default=None)
+    parser.add_argument("--only", choices=("resnet56", "resnet18", "ceiling"), default=None)
     args = parser.parse_args()
     console = Console(width=160)
     console.print(f"CPU: {cpu_model()} | flags: {cpu_flags()} | torch threads {torch.get_num_threads()}")
@@ -120,12 +133,16 @@ def main() -> None:
         teacher, _, _ = load_checkpoint(args.run_folder / "teacher" / "model.pt")
         # Accuracy on test images the calibration did not see.
         held_out = (to_tensor(test.images[-args.test_images :], test.pixel_max), test.labels[-args.test_images :])
-        measure("ResNet-56 @32", teacher, cifar, args.batches, args.seconds, console, held_out)
+        measure("ResNet-56 @32", teacher, cifar, args.batches, args.seconds, console, held_out, model_cost(teacher, cifar[:1]).macs)
     if args.only in (None, "resnet18"):
         torch.manual_seed(0)
         resnet18 = NormalizedClassifier(TorchvisionClassifier("resnet18", 10), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
         images = F.interpolate(cifar, size=(224, 224), mode="bilinear", align_corners=False)
-        measure("ResNet-18 @224", resnet18, images, args.batches, args.seconds, console)
+        measure("ResNet-18 @224", resnet18, images, args.batches, args.seconds, console, macs=model_cost(resnet18, images[:1]).macs)
+    if args.only == "ceiling":
+        torch.manual_seed(0)
+        stack = wide_conv_stack()
+        measure("wide conv stack", stack, cifar, args.batches, args.seconds, console, macs=model_cost(stack, cifar[:1]).macs)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 A run folder's teacher pruned by fsmc's own ``prune_channels`` (L1, no recovery: latency depends on the shape
 only) at several ratios, each without and with ``round_to``, plus ``block-drop``'s structure at the same MACs,
 timed alternately in one process (median / p90 ms) at batch 1 and 64 in the runtime fsmc ships
-(``fsmc.shipping.selection.choose_runtime`` on the teacher, on this CPU) and in OpenVINO fp32 with all cores.
+(``fsmc.shipping.selection.choose_runtime`` on the teacher, on this CPU) and in OpenVINO fp32 with all cores, with the
+MACs per second each model reaches at batch 64 (a model as fast as its MACs say keeps the teacher's rate).
 
     python benchmarks/width_rounding.py RUN_FOLDER [--ratios 0.5 0.6 0.7] [--round-to 8] [--seconds 3]
 """
@@ -56,7 +57,7 @@ def main() -> None:
     for choice in (shipped, RuntimeChoice("openvino", "fp32", torch.get_num_threads())):
         runs = {label: runner(choice, model, onnx[label]) for label, model in models.items()}
         table = Table(title=f"{choice.label}: median / p90 ms, speed-up over the teacher in the same runtime")
-        for column in ("model", "MACs", "1 / MACs", "b1 ms", "b1 speed-up", "b64 ms", "b64 speed-up"):
+        for column in ("model", "MACs", "1 / MACs", "b1 ms", "b1 speed-up", "b64 ms", "b64 speed-up", "b64 GMAC/s"):
             table.add_column(column, justify="right")
         timed = {}
         for size in (1, 64):
@@ -67,6 +68,8 @@ def main() -> None:
             for size in (1, 64):
                 latency = timed[size][label]
                 cells += [f"{latency.median_ms:.3f} / {latency.p90_ms:.3f}", f"x{timed[size]['teacher'].median_ms / latency.median_ms:.2f}"]
+            # The rate the runtime's kernels reach on this model: narrow layers fill SIMD registers less than the teacher's.
+            cells.append(f"{macs[label] * 64 / timed[64][label].median_ms / 1e6:.0f}")
             table.add_row(*cells)
         console.print(table)
 

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from fsmc.shipping.speedups import median_p90, reference_teacher
+from fsmc.shipping.speedups import macs_pace, median_p90, reference_teacher
 
 
 def _percent(value: float) -> str:
@@ -76,14 +76,15 @@ def print_latency(console: Console, shipped: dict[str, Any]) -> None:
         title=f"latency, median / p90 ms: student shipped in {latency['label']}",
         caption=f"{latency['cpu']}; {latency['cpu_flags']}; torch eager: {latency['torch_threads']} threads; the teacher's fastest "
         f"configuration here: {latency['teacher_fastest_runtime']}. compression: the shipped student against the teacher at its "
-        "fastest; deployment: against the teacher in torch eager.",
+        "fastest; of MACs: the share of the MACs ratio (teacher / student) the compression speed-up reaches; deployment: against "
+        "the teacher in torch eager.",
     )
-    for column in ("batch", "teacher, torch eager", "teacher, same runtime", "teacher, fastest", "student, shipped", "compression", "deployment"):
+    for column in ("batch", "teacher, torch eager", "teacher, same runtime", "teacher, fastest", "student, shipped", "compression", "of MACs", "deployment"):
         table.add_column(column, justify="right")
     for batch, timed in latency["batches"].items():
         cells = [median_p90(timed[k]) for k in ("teacher_eager", "teacher_same_runtime")]
         cells += [median_p90(reference_teacher(timed)), median_p90(timed["student_shipped"])]
-        table.add_row(batch, *cells, f"x{timed['compression_speedup']:.2f}", f"x{timed['deployment_speedup']:.2f}")
+        table.add_row(batch, *cells, f"x{timed['compression_speedup']:.2f}", macs_pace(timed), f"x{timed['deployment_speedup']:.2f}")
     console.print(table)
     accuracy = shipped["accuracy"]
     console.print(

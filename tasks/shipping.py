@@ -7,7 +7,7 @@ from prefect.logging import get_run_logger
 
 from fsmc.config import Params
 from fsmc.shipping.ship import ship
-from fsmc.shipping.speedups import median_p90, reference_teacher
+from fsmc.shipping.speedups import macs_pace, median_p90, reference_teacher
 from fsmc.workspace import Workspace
 
 
@@ -31,6 +31,8 @@ def latency_metrics(report: dict) -> dict[str, float]:
                 metrics[f"latency.b{batch}.{name}.p90_ms"] = value["p90_ms"]
             elif isinstance(value, float | int):  # the speed-ups; teacher_reference, a name, stays in the ship report
                 metrics[f"latency.b{batch}.{name}"] = float(value)
+    if report["latency"].get("other_cpu_share") is not None:
+        metrics["latency.other_cpu_share"] = float(report["latency"]["other_cpu_share"])
     accuracy = report["accuracy"]
     metrics |= {f"shipped.{key}": float(accuracy[key]) for key in ("top1", "worst_class_acc", "agreement_with_fp32", "top1_vs_fp32")}
     return metrics
@@ -42,13 +44,15 @@ def latency_table(report: dict) -> str:
     lines = [
         f"Shipped in **{latency['label']}** (chosen by measuring on {latency['cpu']}; flags {latency['cpu_flags']}); "
         f"torch eager with {latency['torch_threads']} threads; the teacher at its fastest here: {latency['teacher_fastest_runtime']}. "
-        "Compression speed-up: against the teacher at its fastest. Median / p90 ms.\n",
-        "| batch | teacher, torch eager | teacher, same runtime | teacher, fastest | student, shipped | compression speed-up | deployment speed-up |",
-        "|---|---|---|---|---|---|---|",
+        "Compression speed-up: against the teacher at its fastest; of MACs ratio: the share of teacher MACs / student MACs "
+        f"it reaches (x{latency.get('macs_ratio', float('nan')):.2f}). Median / p90 ms.\n",
+        "| batch | teacher, torch eager | teacher, same runtime | teacher, fastest | student, shipped | compression speed-up | "
+        "of MACs ratio | deployment speed-up |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for batch, t in latency["batches"].items():
         cells = [median_p90(t[k]) for k in ("teacher_eager", "teacher_same_runtime")] + [median_p90(reference_teacher(t)), median_p90(t["student_shipped"])]
-        lines.append(f"| {batch} | {' | '.join(cells)} | x{t['compression_speedup']:.2f} | x{t['deployment_speedup']:.2f} |")
+        lines.append(f"| {batch} | {' | '.join(cells)} | x{t['compression_speedup']:.2f} | {macs_pace(t)} | x{t['deployment_speedup']:.2f} |")
     accuracy = report["accuracy"]
     lines.append(
         f"\nShipped student top-1 {100 * accuracy['top1']:.2f} % ({100 * accuracy['top1_vs_fp32']:+.2f} points against torch fp32; "

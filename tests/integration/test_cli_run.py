@@ -128,12 +128,17 @@ def _check_shipped_version(summary: dict, name: str, version: str) -> None:
         for role in ("teacher_eager", "teacher_same_runtime", "student_shipped"):
             assert 0 < timed[role]["median_ms"] <= timed[role]["p90_ms"] and timed[role]["batch"] == int(batch)
         assert timed["deployment_speedup"] == pytest.approx(timed["teacher_eager"]["median_ms"] / timed["student_shipped"]["median_ms"])
+        # The share of the MACs ratio the speed-up reaches, from the MACs the run counted.
+        assert timed["macs_pace"] == pytest.approx(timed["compression_speedup"] * summary["student"]["macs"] / summary["teacher"]["macs"])
     assert shipped["latency"]["cpu_flags"] and shipped["latency"]["torch_threads"] >= 1
+    assert 0 <= shipped["latency"]["other_cpu_share"] <= 1  # what other processes took of the CPU while it was timed
     client = mlflow.MlflowClient()
     run = client.get_run(summary["mlflow_run_id"])
     assert run.data.metrics["latency.b1.student_shipped.p90_ms"] == pytest.approx(shipped["latency"]["batches"]["1"]["student_shipped"]["p90_ms"])
     assert run.data.tags["ship.runtime"] == shipped["runtime"]["runtime"]
+    assert run.data.metrics["latency.b64.macs_pace"] == pytest.approx(shipped["latency"]["batches"]["64"]["macs_pace"])
     assert "deployment speed-up" in client.get_model_version(name, version).description
+    assert "of MACs ratio" in client.get_model_version(name, version).description
 
 
 def test_mlflow_models_serve_answers_rest_requests_with_the_students_logits(first_run, project):

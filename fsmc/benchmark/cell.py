@@ -82,7 +82,7 @@ def architecture_latency(params: Params, ws: Workspace, teacher_choice: dict | N
     test = load_dataset(params.data).test
     images = to_tensor(test.images[:AGREEMENT_IMAGES], test.pixel_max).numpy()
     known = RuntimeChoice(**teacher_choice) if teacher_choice else None
-    measured = choose_and_measure(teacher, student, images, params, known)
+    measured = choose_and_measure(teacher, student, images, params, known, test.labels[:AGREEMENT_IMAGES])
     batches = measured["latency"]["batches"]
     at_gate, at_one = batches[str(params.gate.latency_batch)], batches["1"]
     return {

@@ -202,7 +202,7 @@ class ShipParams:
     inference_precision: str = "auto"  # auto (bf16 where the CPU computes it natively and the runtime can) | fp32
     threads: int = 0  # inference threads; 0: 1 or all cores, measured at `batch` (fewer within 10 % of the fastest)
     batch: int = 1  # the batch the runtime and threads are chosen for (1: one image at a time, as online serving)
-    min_agreement: float = 0.98  # least share of test predictions a runtime must share with torch fp32 to be shipped
+    min_agreement: float = 0.98  # least share of test predictions a runtime shares with torch (below: kept only if no less accurate)
     timing_seconds: float = 2.0  # seconds of timed calls per comparison (candidates; each batch); more: steadier figures
 
 

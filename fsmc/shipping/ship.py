@@ -42,23 +42,26 @@ def predict_in_batches(predict, images: np.ndarray, batch_size: int = 256) -> np
 
 
 def choose_and_measure(
-    teacher: torch.nn.Module, student: torch.nn.Module, images: np.ndarray, params: Params, teacher_choice: RuntimeChoice | None = None
+    teacher: torch.nn.Module, student: torch.nn.Module, images: np.ndarray, params: Params, teacher_choice: RuntimeChoice | None = None,
+    labels: np.ndarray | None = None,
 ) -> dict:
     """The student's runtime chosen on this CPU, and both speed-ups measured at batch 1 and ``gate.latency_batch``.
 
     ``teacher_choice``: the teacher's own fastest configuration when already chosen (a search times many students
-    against one teacher); chosen here when None. Returns ``{"choice", "teacher_choice", "candidates", "latency",
-    "onnx", "notices"}`` (``onnx``: both models' ONNX bytes or None).
+    against one teacher); chosen here when None. ``labels`` of ``images``: a runtime that flips more near-ties than
+    ``ship.min_agreement`` allows is still kept when no less accurate on them (:func:`choose_runtime`). Returns
+    ``{"choice", "teacher_choice", "candidates", "latency", "onnx", "notices"}`` (``onnx``: both models' ONNX bytes or None).
     """
     notices: list[str] = []
     example = torch.from_numpy(images[:1])
     onnx = {"student": onnx_or_none(student, example, notices, "student"), "teacher": onnx_or_none(teacher, example, notices, "teacher")}
     # Chosen at ship.batch; fewer threads only where they also hold at the gate's batch.
     gate_batch = params.gate.latency_batch
-    choice, candidates, chosen_notices = choose_runtime(student, onnx["student"], images[:AGREEMENT_IMAGES], params.ship, gate_batch)
+    shown = labels[:AGREEMENT_IMAGES] if labels is not None else None
+    choice, candidates, chosen_notices = choose_runtime(student, onnx["student"], images[:AGREEMENT_IMAGES], params.ship, gate_batch, shown)
     # The teacher's own fastest configuration too: a student is only faster than the teacher a user could ship.
     if teacher_choice is None:
-        teacher_choice, _, _ = choose_runtime(teacher, onnx["teacher"], images[:AGREEMENT_IMAGES], params.ship, gate_batch)
+        teacher_choice, _, _ = choose_runtime(teacher, onnx["teacher"], images[:AGREEMENT_IMAGES], params.ship, gate_batch, shown)
     batches = tuple(sorted({1, gate_batch}))
     latency = measure_speedups(teacher, student, choice, onnx, images, batches, params.ship.timing_seconds, teacher_choice)
     return {
@@ -83,7 +86,7 @@ def ship(params: Params, ws: Workspace) -> dict:
     # busy with the run's events, a neighbour) settle, and measure what they take meanwhile.
     waited_share = wait_until_quiet()
     with OtherLoad() as load:
-        measured = choose_and_measure(teacher, student, images, params)
+        measured = choose_and_measure(teacher, student, images, params, labels=test.labels)
     choice = measured["choice"]
     if choice.runtime != "torch":
         write_bytes(ws.shipped_model / MODEL_FILE, measured["onnx"]["student"])

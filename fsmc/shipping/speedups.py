@@ -47,8 +47,8 @@ def macs_pace_notices(latency: dict, scheme: str) -> list[str]:
         if timed["macs_pace"] >= MACS_PACE_FLOOR:
             continue
         line = (
-            f"ship: at batch {batch} the student is x{timed['compression_speedup']:.2f} faster than the teacher where its MACs "
-            f"say x{latency['macs_ratio']:.2f} ({timed['macs_pace']:.2f} of it, in {latency['label']}): its speed is bound by "
+            f"ship: at batch {batch} the compression speed-up is x{timed['compression_speedup']:.2f} where the MACs say "
+            f"x{latency['macs_ratio']:.2f} ({timed['macs_pace']:.2f} of it, in {latency['label']}): the student's speed is bound by "
             "per-layer overhead or part-empty SIMD lanes, not by MACs."
         )
         if scheme in WIDTH_SCHEMES:

@@ -150,3 +150,50 @@ def test_the_latency_record_says_when_the_runtime_ran_an_int8_model():
 def test_bad_ship_settings_are_refused(override, named):
     with pytest.raises(FsmcError, match=named.replace(".", r"\.")):
         load_params(None, [override])
+
+
+def _flipping(flip: np.ndarray):
+    """A stand-in for a runtime that rounds differently: torch's logits with the top two swapped on ``flip`` images."""
+
+    def build(choice, module, onnx_bytes):
+        def run(images: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                logits = module(torch.from_numpy(images)).numpy()
+            if choice.runtime != "torch":
+                top2 = np.argsort(logits, axis=1)[:, -2:]
+                rows = np.flatnonzero(flip[: len(images)])
+                logits[rows, top2[rows, 1]], logits[rows, top2[rows, 0]] = logits[rows, top2[rows, 0]], logits[rows, top2[rows, 1]]
+            return logits
+
+        return run
+
+    return build
+
+
+def test_a_runtime_below_min_agreement_is_kept_only_when_no_less_accurate_on_the_labels(monkeypatch):
+    """An int8 model rounds differently in each runtime: near-ties flip both ways. Flipping only right answers is a broken runtime."""
+    import fsmc.shipping.selection as selection
+
+    net = _small_net()
+    images = torch.rand(200, 3, 16, 16).numpy()
+    with torch.inference_mode():
+        ranked = np.argsort(net(torch.from_numpy(images)).numpy(), axis=1)
+    labels = ranked[:, -1].copy()
+    labels[::2] = ranked[::2, -2]  # torch is wrong on the even images, and its second choice is right there
+    ship = ShipParams(runtime="auto", threads=1, timing_seconds=0.1)
+    onnx_bytes = to_onnx(net, torch.rand(1, 3, 16, 16))
+    index = np.arange(200)
+    label = RuntimeChoice("onnxruntime", "fp32", 1).label
+    # 10 % of the predictions flip, as many where torch was wrong (now right) as where it was right: as accurate, kept.
+    monkeypatch.setattr(selection, "runner", _flipping(index % 20 < 2))
+    _, report, notices = choose_runtime(net, onnx_bytes, images, ship, labels=labels)
+    assert "skipped" not in report[label] and report[label]["agreement"] == pytest.approx(0.9)
+    assert report[label]["top1"] == report[label]["torch_top1"] == 0.5
+    assert any(label in n and "kept" in n and "as accurate" in n for n in notices)
+    # Without labels the agreement alone decides, as before.
+    assert "skipped" in choose_runtime(net, onnx_bytes, images, ship)[1][label]
+    # 20 % flipped, all of them right answers: significantly less accurate, left out.
+    monkeypatch.setattr(selection, "runner", _flipping((index % 2 == 1) & (index % 10 < 4)))
+    _, report, notices = choose_runtime(net, onnx_bytes, images, ship, labels=labels)
+    assert "skipped" in report[label] and report[label]["top1"] == pytest.approx(0.3)
+    assert any(label in n and "less accurate" in n and "left out" in n for n in notices)

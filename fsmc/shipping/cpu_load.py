@@ -53,7 +53,15 @@ def others_share(start: CpuSample | None, end: CpuSample | None) -> float | None
     if start is None or end is None or end.wall <= start.wall:
         return None
     others = (end.machine_busy - start.machine_busy) - (end.own - start.own)
-    return min(max(others / ((end.wall - start.wall) * (os.cpu_count() or 1)), 0.0), 1.0)
+    return min(max(others / ((end.wall - start.wall) * counted_cpus()), 0.0), 1.0)
+
+
+def counted_cpus() -> int:
+    """The CPUs ``/proc/stat``'s first line sums over (its ``cpuN`` lines), the denominator of a share of it."""
+    try:
+        return max(sum(1 for line in Path("/proc/stat").read_text().splitlines() if line[:3] == "cpu" and line[3:4].isdigit()), 1)
+    except OSError:
+        return os.cpu_count() or 1
 
 
 def wait_until_quiet(max_seconds: float = WAIT_SECONDS, quiet: float = QUIET_SHARE, poll: float = POLL_SECONDS) -> float | None:
@@ -79,7 +87,7 @@ class OtherLoad:
         self._start = sample()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.share = others_share(self._start, sample())
 
 

@@ -145,6 +145,8 @@ def choose_runtime(
     ``ship.min_agreement`` is still kept when it is no less accurate than torch on them. Returns the choice, every
     candidate's figures (``{label: {"latency"|"skipped", ...}}``) and the notices.
     """
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"choose_runtime: {len(labels)} labels for {len(images)} images; pass the labels of exactly these images")
     options, notices = candidates(ship, onnx_bytes is not None)
     reference = torch_runner(student)(images)
     usable: dict[RuntimeChoice, Callable] = {}
@@ -171,7 +173,7 @@ def choose_runtime(
                 notices.append(f"{said} and is less accurate ({accuracy}); left out.")
                 report[option.label] = {**option.to_dict(), "skipped": f"agreement {agreed:.4f}", "agreement": agreed, **top1}
                 continue
-            notices.append(f"{said} but is as accurate ({accuracy}: it rounds near-ties differently); kept.")
+            notices.append(f"{said} but is not significantly less accurate ({accuracy}: it rounds near-ties differently); kept.")
             report[option.label] = {**option.to_dict(), **top1}
         usable[option] = run
         report[option.label] = {**report.get(option.label, option.to_dict()), "agreement": agreed}

@@ -135,7 +135,8 @@ def miss_message(chosen: dict, passed: bool, rows: list[dict], params: Params) -
     if accurate:
         best = fastest(accurate)
         message += (
-            f" The fastest candidate within the accuracy limits, {best['name']}, reached x{best['speedup']:.2f} "
+            f" The fastest candidate within the accuracy limits (speed-ups within {SPEED_TIE:.0%}: the most accurate), {best['name']}, "
+            f"reached x{best['speedup']:.2f} "
             f"(top-1 drop {100 * best['top1_drop']:.2f}, worst-class drop {100 * best['worst_class_drop']:.2f} points)."
         )
     return message

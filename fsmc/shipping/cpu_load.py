@@ -28,24 +28,27 @@ POLL_SECONDS = 0.5
 
 @dataclass(frozen=True)
 class CpuSample:
-    """Busy CPU seconds of the whole machine and of this process at one moment, and the wall clock."""
+    """Busy CPU seconds of the whole machine and of this process at one moment, the wall clock, and the CPUs the
+    machine's figure sums over."""
 
     machine_busy: float
     own: float
     wall: float
+    cpus: int
 
 
 def sample() -> CpuSample | None:
     """The machine's busy CPU seconds (``/proc/stat``: all but idle and iowait, steal included) and this process's
     (``os.times``, every thread), or None where ``/proc/stat`` is absent."""
     try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        lines = Path("/proc/stat").read_text().splitlines()
     except OSError:
         return None
-    ticks = [int(value) for value in fields]
+    ticks = [int(value) for value in lines[0].split()[1:]]
     idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    cpus = sum(1 for line in lines if line[:3] == "cpu" and line[3:4].isdigit())  # the per-CPU lines the first one sums
     times = os.times()
-    return CpuSample((sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK"), times.user + times.system, time.monotonic())
+    return CpuSample((sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK"), times.user + times.system, time.monotonic(), max(cpus, 1))
 
 
 def others_share(start: CpuSample | None, end: CpuSample | None) -> float | None:
@@ -53,15 +56,7 @@ def others_share(start: CpuSample | None, end: CpuSample | None) -> float | None
     if start is None or end is None or end.wall <= start.wall:
         return None
     others = (end.machine_busy - start.machine_busy) - (end.own - start.own)
-    return min(max(others / ((end.wall - start.wall) * counted_cpus()), 0.0), 1.0)
-
-
-def counted_cpus() -> int:
-    """The CPUs ``/proc/stat``'s first line sums over (its ``cpuN`` lines), the denominator of a share of it."""
-    try:
-        return max(sum(1 for line in Path("/proc/stat").read_text().splitlines() if line[:3] == "cpu" and line[3:4].isdigit()), 1)
-    except OSError:
-        return os.cpu_count() or 1
+    return min(max(others / ((end.wall - start.wall) * end.cpus), 0.0), 1.0)
 
 
 def wait_until_quiet(max_seconds: float = WAIT_SECONDS, quiet: float = QUIET_SHARE, poll: float = POLL_SECONDS) -> float | None:

@@ -133,6 +133,16 @@ def no_less_accurate(logits: np.ndarray, reference: np.ndarray, labels: np.ndarr
     return lost - won <= 2 * math.sqrt(lost + won)
 
 
+def top1_beside_torch(logits: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """A runtime's top-1 on ``labels`` and torch's (``reference``), for the report and its notice."""
+    return {"top1": float((logits.argmax(1) == labels).mean()), "torch_top1": float((reference.argmax(1) == labels).mean())}
+
+
+def accuracy_words(entry: dict) -> str:
+    """The two top-1 figures of :func:`top1_beside_torch` as a notice says them."""
+    return f"{100 * entry['top1']:.1f} % top-1 on their labels against torch's {100 * entry['torch_top1']:.1f} %"
+
+
 def choose_runtime(
     student: nn.Module, onnx_bytes: bytes | None, images: np.ndarray, ship: ShipParams, also_at: int | None = None,
     labels: np.ndarray | None = None,
@@ -160,23 +170,21 @@ def choose_runtime(
             notices.append(f"ship: {option.label} could not run the student ({type(error).__name__}: {str(error)[:160]}).")
             report[option.label] = {**option.to_dict(), "skipped": f"{type(error).__name__}"}
             continue
+        entry = {**option.to_dict(), "agreement": agreed}
         if agreed < ship.min_agreement:
             said = f"ship: {option.label} agrees with torch on {100 * agreed:.1f} % of {len(images)} test predictions"
             said += f" (ship.min_agreement {ship.min_agreement:g})"
-            if labels is None:
+            if labels is None or not no_less_accurate(logits, reference, labels):
+                if labels is not None:
+                    entry |= top1_beside_torch(logits, reference, labels)
+                    said += f" and is less accurate ({accuracy_words(entry)})"
                 notices.append(f"{said}; left out.")
-                report[option.label] = {**option.to_dict(), "skipped": f"agreement {agreed:.4f}", "agreement": agreed}
+                report[option.label] = {**entry, "skipped": f"agreement {agreed:.4f}"}
                 continue
-            top1 = {"top1": float((logits.argmax(1) == labels).mean()), "torch_top1": float((reference.argmax(1) == labels).mean())}
-            accuracy = f"{100 * top1['top1']:.1f} % top-1 on their labels against torch's {100 * top1['torch_top1']:.1f} %"
-            if not no_less_accurate(logits, reference, labels):
-                notices.append(f"{said} and is less accurate ({accuracy}); left out.")
-                report[option.label] = {**option.to_dict(), "skipped": f"agreement {agreed:.4f}", "agreement": agreed, **top1}
-                continue
-            notices.append(f"{said} but is not significantly less accurate ({accuracy}: it rounds near-ties differently); kept.")
-            report[option.label] = {**option.to_dict(), **top1}
+            entry |= top1_beside_torch(logits, reference, labels)
+            notices.append(f"{said} but is not significantly less accurate ({accuracy_words(entry)}: it rounds near-ties differently); kept.")
         usable[option] = run
-        report[option.label] = {**report.get(option.label, option.to_dict()), "agreement": agreed}
+        report[option.label] = entry
     if not usable:  # only when even torch failed its own agreement: impossible, but say so plainly
         raise RuntimeError("no runtime could run the student")
     batch = timed_batch(images, ship.batch)

@@ -31,6 +31,7 @@ def reference_label(latency: dict, timed: dict) -> str:
 MACS_PACE_FLOOR = 0.8
 WIDTH_SCHEMES = ("channel", "channel+int8-ptq")
 INT8_ONLY_SCHEMES = ("int8-ptq", "int8-qat")  # the float MACs stay: a pace below 1 is int8 slower than the float teacher
+TUNE_HINT = "`fsmc tune --set target.speedup=...` measures every scheme on this CPU."
 
 
 def with_macs_pace(latency: dict, teacher_macs: int, student_macs: int) -> dict:
@@ -51,20 +52,13 @@ def macs_pace_notices(latency: dict, scheme: str) -> list[str]:
             notices.append(
                 f"ship: at batch {batch} the int8 student is x{timed['compression_speedup']:.2f} the speed of the float teacher at its "
                 f"fastest (student in {latency['label']}): int8 does not pay on this network and CPU (quantize / dequantize steps "
-                "and layers too narrow for the int8 kernels); `fsmc tune --set target.speedup=...` measures every scheme here."
+                f"and layers too narrow for the int8 kernels); {TUNE_HINT}"
             )
             continue
-        line = (
+        depth = " Removing width pays little here; removing depth does on residual networks (compress.scheme=block-drop)."
+        notices.append(
             f"ship: at batch {batch} the compression speed-up is x{timed['compression_speedup']:.2f} where the MACs say "
             f"x{latency['macs_ratio']:.2f} ({timed['macs_pace']:.2f} of it, in {latency['label']}): the student's speed is bound by "
-            "per-layer overhead or part-empty SIMD lanes, not by MACs."
+            f"per-layer overhead or part-empty SIMD lanes, not by MACs.{depth if scheme in WIDTH_SCHEMES else ''} {TUNE_HINT}"
         )
-        if scheme in WIDTH_SCHEMES:
-            line += (
-                " Removing width pays little here; removing depth does on residual networks (compress.scheme=block-drop), "
-                "and `fsmc tune --set target.speedup=...` measures every scheme on this CPU."
-            )
-        else:
-            line += " `fsmc tune --set target.speedup=...` measures every scheme on this CPU."
-        notices.append(line)
     return notices

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from fsmc.shipping.cpu_load import QUIET_SHARE, OtherLoad, counted_cpus, load_notice, wait_until_quiet
+from fsmc.shipping.cpu_load import QUIET_SHARE, OtherLoad, load_notice, sample, wait_until_quiet
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_other_processes_spinning_on_every_core_are_measured_and_reported(busy_c
     with OtherLoad() as load:
         time.sleep(1.0)  # the measured window: this process idles, the spinners run
     # The spinners share this process's cores (an affinity mask or cpuset may leave out some of the machine's).
-    allowed = len(os.sched_getaffinity(0)) / counted_cpus()
+    allowed = len(os.sched_getaffinity(0)) / sample().cpus
     assert load.share is not None and load.share > 0.5 * allowed
     notice = load_notice(load.share, waited_share=load.share)
     assert len(notice) == 1 and f"{100 * load.share:.0f} % of the CPU" in notice[0] and "after waiting up to" in notice[0]
